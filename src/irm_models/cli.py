@@ -1,0 +1,93 @@
+"""`irm <stage> [hydra overrides...]`: the command line. Thin: compose config, call the stage."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from irm_models import __version__
+
+USAGE = "usage: irm <stage> [key=value | group=option ...] [--help]"
+
+
+def _help() -> str:
+    from irm_models.stages import STAGES
+
+    width = max(len(n) for n in STAGES)
+    lines = [
+        USAGE,
+        "",
+        "Predict what each regular will order, in context. Stages:",
+        *(f"  {s.name:<{width}}  {s.summary}" for s in STAGES.values()),
+        "",
+        "Overrides use Hydra syntax: `irm ingest data=csv data.visits=visits.csv`,",
+        "`irm generate generate.customers=5000 paths.root=/tmp/x`.",
+        "`irm <stage> --help` shows the stage's configuration with your overrides applied.",
+    ]
+    return "\n".join(lines)
+
+
+def _stage_help(stage, cfg) -> str:
+    from irm_models.config import group_options, to_yaml
+
+    groups = ("data", "generate", "paths", "experiment")
+    options = "\n".join(f"  {g}: {', '.join(group_options(g))}" for g in groups)
+    return (
+        f"irm {stage.name}: {stage.summary}\n\n"
+        f"usage: irm {stage.name} [key=value | group=option ...]\n\n"
+        f"config groups (choose with group=option):\n{options}\n\n"
+        f"configuration ({', '.join(stage.keys)}), with the overrides given:\n\n"
+        f"{to_yaml(cfg, stage.keys)}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 user error, 1 bug)."""
+    from irm_models.errors import IrmError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_help())
+        return 0
+    if args[0] in ("-V", "--version"):
+        print(f"irm-models {__version__}")
+        return 0
+
+    from irm_models.stages import STAGES
+
+    name, rest = args[0], args[1:]
+    if name not in STAGES:
+        print(f"irm: error: unknown stage {name!r}; stages: {', '.join(STAGES)}\n{USAGE}",
+              file=sys.stderr)
+        return 2
+    stage = STAGES[name]
+    want_help = any(a in ("-h", "--help") for a in rest)
+    flags = [a for a in rest if a.startswith("-") and a not in ("-h", "--help")]
+    if flags:
+        print(f"irm {name}: error: unknown option(s) {flags}; configuration is set with "
+              f"key=value overrides\n{USAGE}", file=sys.stderr)
+        return 2
+    overrides = [a for a in rest if a not in ("-h", "--help")]
+
+    from rich.console import Console
+
+    from irm_models.config import compose
+
+    console = Console(highlight=False)
+    try:
+        cfg = compose(overrides)
+        if want_help:
+            print(_stage_help(stage, cfg))
+            return 0
+        stage.entry()(cfg, console)
+    except IrmError as exc:
+        print(f"irm {name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"irm {name}: interrupted; no partial output was left", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Canonical column names and vocabularies: the one place every other module imports them from.
+
+Source files are mapped onto these names by config (``conf/data/*.yaml``), so nothing downstream
+ever sees a user's own column names.
+"""
+
+from __future__ import annotations
+
+# --- visits (one row per ordered item; rows sharing a visit_id are one basket) ---
+CUSTOMER_ID = "customer_id"
+VISIT_ID = "visit_id"
+TS = "ts"
+ITEM = "item"
+COMPANION = "companion"
+INTENT = "intent"
+
+# --- customers ---
+CONSENT = "consent"
+
+# --- situation, derived from ts ---
+HOUR = "hour"
+DAYPART = "daypart"
+WEEKDAY = "weekday"
+WEEKEND = "weekend"
+MONTH = "month"
+
+# --- items (attributes of the synthetic café's menu; real catalogues bring their own) ---
+CATEGORY = "category"
+TEMPERATURE_SERVED = "served"
+SIZE = "size"
+PRICE = "price"
+
+# --- the café's extra context columns ---
+STORE = "store"
+CHANNEL = "channel"
+WEATHER = "weather"
+TEMPERATURE = "temperature"
+
+# --- requests / outputs ---
+REQUEST_ID = "request_id"
+PROBABILITY = "probability"
+RANK = "rank"
+
+REQUIRED_VISIT_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, TS, ITEM)
+OPTIONAL_VISIT_COLUMNS: tuple[str, ...] = (VISIT_ID, COMPANION, INTENT)
+# Context columns that every dataset has (possibly all "unknown"), before the extra ones.
+CORE_CONTEXT: tuple[str, ...] = (COMPANION, INTENT)
+
+UNKNOWN = "unknown"
+
+COMPANIONS: tuple[str, ...] = ("alone", "partner", "kids", "friends", "colleagues")
+INTENTS: tuple[str, ...] = ("quick_fix", "work_session", "treat", "social")
+DAYPARTS: tuple[str, ...] = ("early", "morning", "midday", "afternoon", "evening", "night")

@@ -1,0 +1,296 @@
+"""The data contract: how source files map onto canonical columns, and the rules they must keep.
+
+Two layers of pandera schemas:
+
+* **rule schemas** run on a source file after its columns are mapped to canonical names but before
+  anything is typed; every failure becomes a :class:`~irm_models.errors.Violation` that names the
+  file, the user's own column name, the rule, the count of bad rows and up to five example rows;
+* **canonical schemas** (``visits_schema``, ``customers_schema``, ``items_schema``,
+  ``requests_schema``) describe the typed tables that ingest writes and that every later stage
+  reads; they guard the hand-over between stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from irm_models import columns as C
+from irm_models.errors import ConfigError, ContractError, Violation
+
+MAX_EXAMPLES = 5
+CANONICAL_VISIT_COLUMNS = (*C.REQUIRED_VISIT_COLUMNS, *C.OPTIONAL_VISIT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file being read, for error messages: its path and how to name a row in it."""
+
+    path: str
+    kind: str = "csv"  # csv | parquet | frame
+    role: str = "data.visits"
+
+    def row(self, index: Any) -> str:
+        if self.kind == "csv" and isinstance(index, int):
+            return f"line {index + 2}"  # 1-based, after the header line
+        if isinstance(index, int):
+            return f"row {index + 1}"
+        return f"row {index}"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How a dataset maps onto the contract (``conf/data/*.yaml``), with values interpreted."""
+
+    columns: Mapping[str, str | None]
+    customer_columns: Mapping[str, str]
+    item_columns: Mapping[str, str]
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    dayfirst: bool = False
+    as_of: pd.Timestamp | None = None  # naive local time; None = no cutoff check
+    consent_required: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        for canon in C.REQUIRED_VISIT_COLUMNS:
+            if not self.columns.get(canon):
+                problems.append(f"data.columns.{canon} must name a column (it is required)")
+        unknown = set(self.columns) - set(CANONICAL_VISIT_COLUMNS)
+        if unknown:
+            problems.append(f"data.columns: unknown canonical names {sorted(unknown)}; "
+                            f"known: {list(CANONICAL_VISIT_COLUMNS)}")
+        context = [*self.categorical, *self.numeric]
+        dupes = sorted({c for c in context if context.count(c) > 1})
+        if dupes:
+            problems.append(f"data.context: {dupes} listed more than once")
+        clash = sorted(set(context) & set(CANONICAL_VISIT_COLUMNS))
+        if clash:
+            problems.append(f"data.context lists {clash}, which are canonical visit columns "
+                            "(map them with data.columns instead)")
+        mapped = [v for v in self.columns.values() if v]
+        clash = sorted({v for v in mapped if mapped.count(v) > 1} | (set(mapped) & set(context)))
+        if clash:
+            problems.append(f"source column(s) {clash} mapped to more than one canonical column")
+        try:
+            pd.Timestamp("2025-01-01").tz_localize(self.timezone)
+        except Exception:  # noqa: BLE001 - pytz/zoneinfo raise different types
+            problems.append(f"data.timezone: unknown time zone {self.timezone!r}")
+        if problems:
+            raise ConfigError("invalid data configuration:\n  " + "\n  ".join(problems))
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any], now: pd.Timestamp | None = None) -> DataSpec:
+        """Build from the composed ``data`` config group (a DictConfig or a plain mapping)."""
+        context = data.get("context") or {}
+        timezone = str(data.get("timezone") or "UTC")
+        return cls(
+            columns=dict(data.get("columns") or {}),
+            customer_columns=dict(data.get("customer_columns") or {}),
+            item_columns=dict(data.get("item_columns") or {}),
+            categorical=tuple(context.get("categorical") or ()),
+            numeric=tuple(context.get("numeric") or ()),
+            timezone=timezone,
+            dayfirst=bool(data.get("dayfirst", False)),
+            as_of=resolve_as_of(data.get("as_of"), timezone, now),
+            consent_required=bool(data.get("consent_required", False)),
+        )
+
+    @property
+    def context(self) -> tuple[str, ...]:
+        return (*self.categorical, *self.numeric)
+
+    def source_names(self) -> dict[str, str]:
+        """Canonical visit column -> its name in the source file."""
+        names = {canon: src for canon, src in self.columns.items() if src}
+        names.update({c: c for c in self.context})
+        return names
+
+
+def resolve_as_of(value: Any, timezone: str, now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The cutoff as naive local time. A bare date means the end of that day; None means now."""
+    if value is None or str(value).strip() == "":
+        now = now if now is not None else pd.Timestamp.now(tz=timezone)
+        return now.tz_convert(timezone).tz_localize(None) if now.tzinfo else now
+    text = str(value).strip()
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        raise ConfigError(f"data.as_of: not a date or timestamp: {text!r}") from None
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(timezone).tz_localize(None)
+    if len(text) <= 10:  # a date: the whole day is allowed
+        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return ts
+
+
+# ----------------------------------------------------------------------------- rule checks
+
+
+def not_blank(s: pd.Series) -> pd.Series:
+    return s.notna() & (s.astype("str").str.strip() != "")
+
+
+def numeric_or_missing(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return pd.Series(True, index=s.index)
+    text = s.astype("str").str.strip()
+    blank = s.isna() | (text == "")
+    return blank | pd.to_numeric(text.where(~blank), errors="coerce").notna()
+
+
+BOOL_TEXT = {
+    "true": True, "t": True, "yes": True, "y": True, "1": True, "1.0": True,
+    "false": False, "f": False, "no": False, "n": False, "0": False, "0.0": False,
+}
+
+
+def as_bool(s: pd.Series) -> pd.Series:
+    """Booleans from bools, 0/1 or true/false/yes/no text; anything else becomes NA."""
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("boolean")
+    return s.astype("str").str.strip().str.lower().map(BOOL_TEXT).astype("boolean")
+
+
+def rule(fn: Callable[[pd.Series], pd.Series], text: str) -> pa.Check:
+    """A pandera check whose name is the rule's text, as it will appear in error messages."""
+    return pa.Check(fn, name=text, ignore_na=False)
+
+
+def label(canon: str, names: Mapping[str, str]) -> str:
+    """A canonical column as the user knows it: ``'guest' (customer_id)``, or ``'ts'``."""
+    src = names.get(canon, canon)
+    return f"'{src}'" if src == canon else f"'{src}' ({canon})"
+
+
+def raise_violations(
+    schema: pa.DataFrameSchema,
+    frame: pd.DataFrame,
+    source: Source,
+    names: Mapping[str, str],
+    shown: Sequence[str],
+) -> None:
+    """Validate ``frame``; turn every failure into a Violation and raise one ContractError.
+
+    Args:
+        schema: a rule schema over canonical column names.
+        frame: the mapped frame (canonical names, raw values).
+        source: the file, to name it and its rows.
+        names: canonical column -> its name in the file.
+        shown: canonical columns shown in each example row (besides the failing one).
+    """
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        raise ContractError(source.path, _violations(exc.failure_cases, frame, source, names,
+                                                     shown)) from None
+
+
+def _violations(failures: pd.DataFrame, frame: pd.DataFrame, source: Source,
+                names: Mapping[str, str], shown: Sequence[str]) -> list[Violation]:
+    out: list[Violation] = []
+    failures = failures.dropna(subset=["index"])
+    # Frame-wide checks report every column of a failing row: count each row once.
+    frame_wide = failures["schema_context"] == "DataFrameSchema"
+    failures = pd.concat([
+        failures[~frame_wide],
+        failures[frame_wide].drop_duplicates(["check", "index"]).assign(column="(row)"),
+    ])
+    for (column, check), group in failures.groupby(["column", "check"], sort=False):
+        rows = list(dict.fromkeys(group["index"].tolist()))
+        cols = [c for c in (column, *shown) if c in frame.columns]
+        examples = [
+            f"{source.row(i)}: " + ", ".join(
+                f"{names.get(c, c)}={_show(frame.at[i, c])}" for c in cols
+            )
+            for i in rows[:MAX_EXAMPLES]
+        ]
+        name = "(rows)" if column == "(row)" else label(str(column), names)
+        out.append(Violation(column=name, rule=str(check), count=len(rows), examples=examples))
+    return out
+
+
+def _show(value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "<empty>"
+    text = repr(str(value)) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ----------------------------------------------------------------------------- canonical schemas
+
+
+def _text(nullable: bool = False, unique: bool = False, required: bool = True) -> pa.Column:
+    return pa.Column("str", checks=[pa.Check.str_length(min_value=1)], nullable=nullable,
+                     unique=unique, required=required)
+
+
+def _context_columns(categorical: Sequence[str], numeric: Sequence[str],
+                     required: bool = True) -> dict[str, pa.Column]:
+    cols = {c: pa.Column("category", nullable=False, required=required) for c in categorical}
+    cols.update({c: pa.Column("float64", nullable=True, required=required) for c in numeric})
+    return cols
+
+
+def visits_schema(categorical: Sequence[str] = (), numeric: Sequence[str] = ()) -> pa.DataFrameSchema:
+    """Canonical visits as written by ingest: typed, no missing required values."""
+    return pa.DataFrameSchema(
+        {
+            C.CUSTOMER_ID: _text(),
+            C.VISIT_ID: _text(),
+            C.TS: pa.Column("datetime64[ns]", nullable=False),
+            C.ITEM: _text(),
+            C.COMPANION: pa.Column("category", nullable=False),
+            C.INTENT: pa.Column("category", nullable=False),
+            **_context_columns(categorical, numeric),
+        },
+        strict=True,
+        ordered=True,
+        name="visits",
+    )
+
+
+def requests_schema(categorical: Sequence[str] = (), numeric: Sequence[str] = ()) -> pa.DataFrameSchema:
+    """Scoring requests: who and when are required; any context may be absent (unknown)."""
+    return pa.DataFrameSchema(
+        {
+            C.CUSTOMER_ID: _text(),
+            C.TS: pa.Column("datetime64[ns]", nullable=False),
+            C.COMPANION: pa.Column("category", nullable=False, required=False),
+            C.INTENT: pa.Column("category", nullable=False, required=False),
+            **_context_columns(categorical, numeric, required=False),
+        },
+        strict=False,  # request ids and other columns are carried through unchanged
+        name="requests",
+    )
+
+
+def customers_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {C.CUSTOMER_ID: _text(unique=True), C.CONSENT: pa.Column("bool", nullable=False)},
+        strict=False,  # customer attributes follow the two contract columns
+        name="customers",
+    )
+
+
+def items_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema({C.ITEM: _text(unique=True)}, strict=False, name="items")
+
+
+def check_canonical(schema: pa.DataFrameSchema, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Validate a canonical table; a failure here is a bug or a stale file, said as such."""
+    try:
+        return schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        summary = "; ".join(
+            f"{col}: {chk} ({len(g)} rows)"
+            for (col, chk), g in cases.groupby(["column", "check"], dropna=False, sort=False)
+        )
+        raise ContractError(what, [Violation(column="(table)", rule=f"does not match the "
+                                             f"canonical {schema.name} schema: {summary}")]) from None

@@ -1,0 +1,327 @@
+"""Ingest: map a source table onto the contract, check its rules, and type it. Pure functions.
+
+Nothing here reads or writes files: the ``ingest`` stage reads the sources, calls :func:`ingest`
+and writes what it returns, so every rule can be tested on tiny hand-written frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from irm_models import columns as C
+from irm_models.data.contract import (
+    DataSpec,
+    Source,
+    as_bool,
+    check_canonical,
+    customers_schema,
+    items_schema,
+    label,
+    not_blank,
+    numeric_or_missing,
+    raise_violations,
+    rule,
+    visits_schema,
+)
+from irm_models.errors import ContractError, Violation
+
+_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"  # a trailing UTC offset makes a timestamp aware
+
+
+@dataclass
+class Ingested:
+    """The typed tables ingest writes, and its report (``reports/ingest.json``)."""
+
+    visits: pd.DataFrame
+    customers: pd.DataFrame | None
+    items: pd.DataFrame | None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- timestamps
+
+
+def parse_timestamps(values: pd.Series, timezone: str, dayfirst: bool = False) -> pd.Series:
+    """Parse timestamps into naive local wall-clock time in ``timezone``.
+
+    Naive values are taken to be local already; values with an offset (``+01:00``, ``Z``) or a
+    tz-aware dtype are converted to ``timezone``. Unparseable and missing values become NaT.
+    ISO 8601 is parsed fast; anything else falls back to per-value parsing.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
+    if pd.api.types.is_datetime64_dtype(values):
+        return values.astype("datetime64[ns]")
+    text = values.astype("str").str.strip().where(values.notna())
+    text = text.where(text != "")
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    aware = text.str.contains(_OFFSET, regex=True, na=False)
+    for mask, utc in ((~aware & text.notna(), False), (aware, True)):
+        if not mask.any():
+            continue
+        part = text[mask]
+        parsed = pd.to_datetime(part, format="ISO8601", errors="coerce", utc=utc)
+        retry = parsed.isna()
+        if retry.any():
+            again = pd.to_datetime(part[retry], format="mixed", errors="coerce", utc=utc,
+                                   dayfirst=dayfirst)
+            parsed = parsed.astype(again.dtype) if len(parsed) else parsed
+            parsed[retry] = again
+        if utc:
+            parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
+        out[mask] = parsed.astype("datetime64[ns]")
+    return out
+
+
+# ----------------------------------------------------------------------------- visits
+
+
+def map_columns(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
+    """Select and rename the mapped columns of a visits file to canonical names.
+
+    Raises:
+        ContractError: a required column is missing, a mapped or listed column does not exist.
+    """
+    present = set(raw.columns)
+    problems: list[Violation] = []
+    keep: dict[str, str] = {}
+    for canon in (*C.REQUIRED_VISIT_COLUMNS, *C.OPTIONAL_VISIT_COLUMNS):
+        src = spec.columns.get(canon)
+        if not src:
+            continue
+        if src in present:
+            keep[src] = canon
+        elif canon in C.REQUIRED_VISIT_COLUMNS and src == canon:
+            problems.append(Violation(f"'{src}'", "required column is missing"))
+        elif src != canon:
+            problems.append(Violation(label(canon, spec.source_names()),
+                                      f"mapped column does not exist (data.columns.{canon}={src})"))
+    for kind, names in (("categorical", spec.categorical), ("numeric", spec.numeric)):
+        for name in names:
+            if name in present:
+                keep[name] = name
+            else:
+                problems.append(Violation(f"'{name}'", f"listed in data.context.{kind} but "
+                                                       "absent from the file"))
+    if problems:
+        have = ", ".join(map(str, raw.columns[:20])) + (" ..." if raw.shape[1] > 20 else "")
+        problems.append(Violation("(file)", f"the file has these columns: {have}"))
+        raise ContractError(source.path, problems)
+    return raw[list(keep)].rename(columns=keep)
+
+
+def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFrameSchema:
+    parseable = rule(lambda s: s.isna() | (s.astype("str").str.strip() == "") | ts.notna(),
+                     "must be a parseable timestamp (e.g. 2025-03-01 08:15 or ISO 8601)")
+    after = rule(lambda s: ts.isna() | (ts <= spec.as_of),
+                 f"must not be after data.as_of ({spec.as_of})")
+    cols = {
+        C.CUSTOMER_ID: pa.Column(checks=[rule(not_blank, "must not be null or empty")],
+                                 nullable=True),
+        C.ITEM: pa.Column(checks=[rule(not_blank, "must not be null or empty")], nullable=True),
+        C.TS: pa.Column(checks=[rule(not_blank, "must not be null or empty"), parseable,
+                                *([after] if spec.as_of is not None else [])], nullable=True),
+    }
+    for name in spec.numeric:
+        cols[name] = pa.Column(checks=[rule(numeric_or_missing, "must be a number (or empty)")],
+                               nullable=True)
+    checks = []
+    if has_visit_id:
+        checks.append(rule(
+            lambda df: df.groupby(C.VISIT_ID, dropna=True)[C.CUSTOMER_ID].transform("nunique")
+            .fillna(0).le(1),
+            "a visit_id must belong to a single customer (rows of one basket)",
+        ))
+    return pa.DataFrameSchema(cols, checks=checks, name="visit rules")
+
+
+def _category(values: pd.Series, lower: bool) -> pd.Series:
+    text = values.astype("str").str.strip().where(values.notna())
+    if lower:
+        text = text.str.lower().str.replace(r"\s+", "_", regex=True)
+    return text.where(text.notna() & (text != ""), C.UNKNOWN).astype("category")
+
+
+def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
+    """Check the contract's row rules on a mapped frame and return canonical, typed visits."""
+    ts = parse_timestamps(mapped[C.TS], spec.timezone, spec.dayfirst)
+    has_visit_id = C.VISIT_ID in mapped.columns
+    shown = [C.CUSTOMER_ID, C.TS, C.ITEM, *([C.VISIT_ID] if has_visit_id else [])]
+    raise_violations(_rule_schema(spec, ts, has_visit_id), mapped, source, spec.source_names(),
+                     shown)
+
+    out = pd.DataFrame(index=mapped.index)
+    out[C.CUSTOMER_ID] = mapped[C.CUSTOMER_ID].astype("str").str.strip()
+    out[C.TS] = ts
+    derived = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    derived = out[C.CUSTOMER_ID] + "@" + derived
+    if has_visit_id:
+        given = mapped[C.VISIT_ID].astype("str").str.strip().where(mapped[C.VISIT_ID].notna())
+        out[C.VISIT_ID] = given.where(given.notna() & (given != ""), derived)
+    else:
+        out[C.VISIT_ID] = derived
+    out[C.ITEM] = mapped[C.ITEM].astype("str").str.strip()
+    for canon in C.CORE_CONTEXT:
+        if canon in mapped.columns:
+            out[canon] = _category(mapped[canon], lower=True)
+        else:
+            out[canon] = pd.Categorical([C.UNKNOWN] * len(mapped))
+    for name in spec.categorical:
+        out[name] = _category(mapped[name], lower=False)
+    for name in spec.numeric:
+        out[name] = pd.to_numeric(mapped[name].astype("str").str.strip().replace("", np.nan)
+                                  if not pd.api.types.is_numeric_dtype(mapped[name])
+                                  else mapped[name], errors="coerce").astype("float64")
+    return out[[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM, *C.CORE_CONTEXT, *spec.context]]
+
+
+# ----------------------------------------------------------------------------- customers, items
+
+
+def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
+    """customer_id (unique, non-empty) and consent (boolean), then any attribute columns."""
+    cid, consent = spec.customer_columns["customer_id"], spec.customer_columns["consent"]
+    names = {C.CUSTOMER_ID: cid, C.CONSENT: consent}
+    missing = [Violation(label(canon, names), "required column is missing")
+               for canon, src in names.items() if src not in raw.columns]
+    if missing:
+        raise ContractError(source.path, missing)
+    mapped = raw.rename(columns={cid: C.CUSTOMER_ID, consent: C.CONSENT})
+    schema = pa.DataFrameSchema(
+        {
+            C.CUSTOMER_ID: pa.Column(checks=[
+                rule(not_blank, "must not be null or empty"),
+                rule(lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
+                     "must be unique (one row per customer)"),
+            ], nullable=True),
+            C.CONSENT: pa.Column(checks=[rule(lambda s: as_bool(s).notna(),
+                                              "must be boolean (true/false, yes/no, 1/0)")],
+                                 nullable=True),
+        },
+        name="customer rules",
+    )
+    raise_violations(schema, mapped, source, names, [C.CUSTOMER_ID, C.CONSENT])
+    out = mapped.copy()
+    out[C.CUSTOMER_ID] = out[C.CUSTOMER_ID].astype("str").str.strip()
+    out[C.CONSENT] = as_bool(out[C.CONSENT]).astype(bool)
+    attrs = [c for c in out.columns if c not in (C.CUSTOMER_ID, C.CONSENT)]
+    return check_canonical(customers_schema(), out[[C.CUSTOMER_ID, C.CONSENT, *attrs]],
+                           source.path)
+
+
+def normalise_items(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
+    """item (unique, non-empty), then its attributes as they are."""
+    src = spec.item_columns["item"]
+    names = {C.ITEM: src}
+    if src not in raw.columns:
+        raise ContractError(source.path, [Violation(label(C.ITEM, names),
+                                                    "required column is missing")])
+    mapped = raw.rename(columns={src: C.ITEM})
+    schema = pa.DataFrameSchema(
+        {C.ITEM: pa.Column(checks=[
+            rule(not_blank, "must not be null or empty"),
+            rule(lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
+                 "must be unique (one row per item)"),
+        ], nullable=True)},
+        name="item rules",
+    )
+    raise_violations(schema, mapped, source, names, [C.ITEM])
+    out = mapped.copy()
+    out[C.ITEM] = out[C.ITEM].astype("str").str.strip()
+    attrs = [c for c in out.columns if c != C.ITEM]
+    return check_canonical(items_schema(), out[[C.ITEM, *attrs]], source.path)
+
+
+# ----------------------------------------------------------------------------- the whole step
+
+
+def ingest(
+    raw_visits: pd.DataFrame,
+    spec: DataSpec,
+    source: Source,
+    raw_customers: pd.DataFrame | None = None,
+    customers_source: Source | None = None,
+    raw_items: pd.DataFrame | None = None,
+    items_source: Source | None = None,
+) -> Ingested:
+    """Map, check and type visits (and the optional customers and items tables).
+
+    Exact duplicate rows of the visits file (identical in every column) are dropped and counted;
+    visits of customers who withdrew consent are excluded (and, with ``consent_required``, of
+    customers the customers file does not list).
+
+    Raises:
+        ContractError: any rule of the contract is broken; nothing should be written then.
+    """
+    customers = (normalise_customers(raw_customers, spec, customers_source or source)
+                 if raw_customers is not None else None)
+    items = (normalise_items(raw_items, spec, items_source or source)
+             if raw_items is not None else None)
+
+    mapped = map_columns(raw_visits, spec, source)
+    duplicated = raw_visits.duplicated(keep="first").to_numpy()
+    visits = normalise_visits(mapped.loc[~duplicated], spec, source)
+    dropped: dict[str, int] = {"exact_duplicate_rows": int(duplicated.sum())}
+    duplicate_examples = [source.row(i) for i in raw_visits.index[duplicated][:5]]
+
+    excluded_customers = 0
+    if customers is not None:
+        consenting = set(customers.loc[customers[C.CONSENT], C.CUSTOMER_ID])
+        listed = set(customers[C.CUSTOMER_ID])
+        in_visits = visits[C.CUSTOMER_ID]
+        no_consent = in_visits.isin(listed) & ~in_visits.isin(consenting)
+        unlisted = ~in_visits.isin(listed)
+        dropped["no_consent_rows"] = int(no_consent.sum())
+        drop = no_consent
+        if spec.consent_required:
+            dropped["not_in_customers_file_rows"] = int(unlisted.sum())
+            drop = drop | unlisted
+        excluded_customers = int(in_visits[drop].nunique())
+        visits = visits.loc[~drop]
+
+    visits = visits.sort_values([C.TS, C.VISIT_ID, C.ITEM], kind="stable").reset_index(drop=True)
+    visits = check_canonical(visits_schema(spec.categorical, spec.numeric), visits, source.path)
+    if visits.empty:
+        raise ContractError(source.path, [Violation("(file)", "no visits left after dropping "
+                                                    f"duplicates and excluded customers: {dropped}")])
+    report = _report(visits, spec, raw_rows=len(raw_visits), dropped=dropped,
+                     excluded_customers=excluded_customers, items=items,
+                     visit_id_given=C.VISIT_ID in mapped.columns)
+    report["duplicate_examples"] = duplicate_examples
+    return Ingested(visits=visits, customers=customers, items=items, report=report)
+
+
+def _report(visits: pd.DataFrame, spec: DataSpec, raw_rows: int, dropped: dict[str, int],
+            excluded_customers: int, items: pd.DataFrame | None, visit_id_given: bool
+            ) -> dict[str, Any]:
+    known: dict[str, float] = {}
+    for col in (*C.CORE_CONTEXT, *spec.categorical):
+        known[col] = round(float((visits[col] != C.UNKNOWN).mean()), 4)
+    for col in spec.numeric:
+        known[col] = round(float(visits[col].notna().mean()), 4)
+    basket = visits.groupby(C.VISIT_ID, observed=True).size()
+    report: dict[str, Any] = {
+        "rows_read": raw_rows,
+        "rows": len(visits),
+        "visits": int(basket.size),
+        "customers": int(visits[C.CUSTOMER_ID].nunique()),
+        "items": int(visits[C.ITEM].nunique()),
+        "mean_items_per_visit": round(float(basket.mean()), 3),
+        "date_range": {"start": visits[C.TS].min().isoformat(),
+                       "end": visits[C.TS].max().isoformat()},
+        "timezone": spec.timezone,
+        "as_of": spec.as_of.isoformat() if spec.as_of is not None else None,
+        "visit_id": "from file" if visit_id_given else "derived from customer_id and ts",
+        "context_known_share": known,
+        "dropped": dropped,
+        "customers_excluded_for_consent": excluded_customers,
+    }
+    if items is not None:
+        unknown_items = ~visits[C.ITEM].isin(set(items[C.ITEM]))
+        report["rows_with_items_not_in_catalogue"] = int(unknown_items.sum())
+    return report

@@ -1,0 +1,33 @@
+"""Pipeline stages. Each module exposes ``main(cfg, console) -> dict``: it reads config and files,
+calls pure functions, writes outputs atomically and returns a summary. The CLI and DVC call them."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    summary: str
+    module: str
+    keys: tuple[str, ...]  # top-level config keys the stage reads (shown by `irm <stage> --help`)
+
+    def entry(self) -> Callable[..., dict[str, Any]]:
+        return importlib.import_module(self.module).main
+
+
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage("generate", "write the synthetic café (visits, customers, items, oracle) to "
+              "data/raw/cafe", "irm_models.stages.generate", ("seed", "generate", "paths")),
+        Stage("ingest", "map, validate and type visits into data/interim/ and "
+              "reports/ingest.json", "irm_models.stages.ingest", ("data", "paths")),
+        Stage("run", "the main job: generate (built-in café only), then ingest",
+              "irm_models.stages.run", ("seed", "data", "generate", "paths")),
+    )
+}

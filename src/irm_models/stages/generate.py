@@ -1,0 +1,125 @@
+"""`irm generate`: write the synthetic café to ``generate.out_dir`` (default data/raw/cafe)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from irm_models import columns as C
+from irm_models.config import path_of
+from irm_models.data.synthetic import BLOCK_SIZE, CafeSpec, generate, menu
+from irm_models.errors import ConfigError
+from irm_models.io import atomic_dir, write_json
+from irm_models.reporting import progress, summary_table
+
+FORMATS = ("parquet", "csv")
+
+
+def cafe_spec(cfg: DictConfig) -> CafeSpec:
+    g = OmegaConf.to_container(cfg.generate, resolve=True)
+    fields = set(CafeSpec.__dataclass_fields__)
+    unknown = set(g) - fields - {"out_dir", "format"}
+    if unknown:
+        raise ConfigError(f"generate: unknown setting(s) {sorted(unknown)}")
+    return CafeSpec(**{k: v for k, v in g.items() if k in fields})
+
+
+class _Sink:
+    """Appends blocks of one table to a Parquet or CSV file."""
+
+    def __init__(self, path: Path, fmt: str, schema: pa.Schema | None = None):
+        self.path, self.fmt, self.schema = path, fmt, schema
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "csv":
+            frame.to_csv(self.path, mode="a", header=self.rows == 0, index=False,
+                         date_format="%Y-%m-%d %H:%M:%S")
+        else:
+            table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, table.schema)
+            self.writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _visits_schema(spec: CafeSpec) -> pa.Schema:
+    text = pa.string()
+    return pa.schema([
+        (C.CUSTOMER_ID, text), (C.VISIT_ID, text), (C.TS, pa.timestamp("ns")), (C.ITEM, text),
+        (C.COMPANION, text), (C.INTENT, text), (C.STORE, text), (C.CHANNEL, text),
+        (C.WEATHER, text), (C.TEMPERATURE, pa.float64()),
+    ])
+
+
+def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+    spec = cafe_spec(cfg)
+    fmt = str(cfg.generate.format)
+    if fmt not in FORMATS:
+        raise ConfigError(f"generate.format must be one of {FORMATS} (got {fmt!r})")
+    out_dir = path_of(cfg, "generate.out_dir")
+    started = time.perf_counter()
+    items = menu(spec)
+    oracle_schema = pa.schema([(C.VISIT_ID, pa.string())]
+                              + [(i, pa.float32()) for i in items[C.ITEM]])
+    n_blocks = -(-spec.customers // BLOCK_SIZE)
+    segments: dict[str, int] = {}
+    new_customers = 0
+    with atomic_dir(out_dir) as tmp:
+        sinks = {
+            "visits": _Sink(tmp / f"visits.{fmt}", fmt, _visits_schema(spec)),
+            "customers": _Sink(tmp / f"customers.{fmt}", fmt),
+            "truth": _Sink(tmp / "truth_customers.parquet", "parquet"),
+            "oracle": _Sink(tmp / "oracle.parquet", "parquet", oracle_schema),
+        }
+        try:
+            with progress(console) as bar:
+                task = bar.add_task("generating the café", total=n_blocks)
+                for block in generate(spec):
+                    for name, sink in sinks.items():
+                        sink.write(getattr(block, name))
+                    for seg, n in block.truth["segment"].value_counts().items():
+                        segments[str(seg)] = segments.get(str(seg), 0) + int(n)
+                    new_customers += int(block.truth["new_customer"].sum())
+                    bar.advance(task)
+        finally:
+            for sink in sinks.values():
+                sink.close()
+        _Sink(tmp / f"items.{fmt}", fmt).write(items)
+        summary = {
+            "out_dir": str(out_dir),
+            "format": fmt,
+            "seed": spec.seed,
+            "customers": spec.customers,
+            "new_customers": new_customers,
+            "segments": dict(sorted(segments.items())),
+            "visits": sinks["oracle"].rows,
+            "rows": sinks["visits"].rows,
+            "items": len(items),
+            "date_range": {"start": spec.start_date.date().isoformat(),
+                           "end": spec.end_date.date().isoformat()},
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    write_json(summary, path_of(cfg, "paths.reports_dir") / "generate.json")
+    console.print(summary_table("generate", {
+        "customers": f"{spec.customers:,} ({new_customers:,} new)",
+        "visits": f"{summary['visits']:,}",
+        "rows (ordered items)": f"{summary['rows']:,}",
+        "menu items": len(items),
+        "span": f"{summary['date_range']['start']} .. {summary['date_range']['end']}",
+        "written to": str(out_dir),
+        "seconds": summary["seconds"],
+    }))
+    return summary

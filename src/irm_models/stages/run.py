@@ -1,0 +1,26 @@
+"""`irm run`: the main job. Generates the built-in café when ``data`` is the café, then ingests.
+
+Later stages (features, train, register, score) join this chain as they land.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+from rich.console import Console
+
+from irm_models.stages import STAGES
+
+
+def chain(cfg: DictConfig) -> list[str]:
+    steps = ["generate"] if cfg.data.get("generated") else []
+    return [*steps, "ingest"]
+
+
+def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name in chain(cfg):
+        console.rule(f"irm {name}")
+        results[name] = STAGES[name].entry()(cfg, console)
+    return results
