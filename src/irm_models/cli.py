@@ -57,15 +57,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     name, rest = args[0], args[1:]
     if name not in STAGES:
-        print(f"irm: error: unknown stage {name!r}; stages: {', '.join(STAGES)}\n{USAGE}",
-              file=sys.stderr)
+        print(
+            f"irm: error: unknown stage {name!r}; stages: {', '.join(STAGES)}\n{USAGE}",
+            file=sys.stderr,
+        )
         return 2
     stage = STAGES[name]
     want_help = any(a in ("-h", "--help") for a in rest)
     flags = [a for a in rest if a.startswith("-") and a not in ("-h", "--help")]
     if flags:
-        print(f"irm {name}: error: unknown option(s) {flags}; configuration is set with "
-              f"key=value overrides\n{USAGE}", file=sys.stderr)
+        print(
+            f"irm {name}: error: unknown option(s) {flags}; configuration is set with "
+            f"key=value overrides\n{USAGE}",
+            file=sys.stderr,
+        )
         return 2
     overrides = [a for a in rest if a not in ("-h", "--help")]
 

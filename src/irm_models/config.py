@@ -7,9 +7,11 @@ output path derives from ``paths.root``; ``null`` (the default) means the projec
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -18,6 +20,7 @@ from irm_models.errors import ConfigError
 CONFIG_NAME = "config"
 ENV_CONFIG_DIR = "IRM_CONFIG_DIR"
 ENV_PROJECT_ROOT = "IRM_PROJECT_ROOT"
+T = TypeVar("T")
 
 
 def project_root() -> Path:
@@ -67,7 +70,7 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
         ):
             cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"invalid configuration or override: {_first_line(exc)}") from None
+        raise ConfigError(f"invalid configuration or override: {_hydra_message(exc)}") from None
 
     OmegaConf.set_struct(cfg, False)
     root = cfg.paths.root
@@ -83,8 +86,9 @@ def resolved(cfg: DictConfig, key: str) -> object:
     try:
         value = OmegaConf.select(cfg, key, throw_on_missing=True)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"{key} is required: set it on the command line ({key}=...). "
-                          f"({_first_line(exc)})") from None
+        raise ConfigError(
+            f"{key} is required: set it on the command line ({key}=...). ({_first_line(exc)})"
+        ) from None
     return value
 
 
@@ -102,6 +106,45 @@ def to_yaml(cfg: DictConfig, keys: Sequence[str] | None = None) -> str:
     if keys is not None:
         container = {k: container[k] for k in keys if k in container}
     return OmegaConf.to_yaml(OmegaConf.create(container))
+
+
+def typed(cls: type[T], values: Mapping[str, Any], prefix: str) -> T:
+    """Build a dataclass from a config mapping, converting scalars to the fields' types.
+
+    Raises:
+        ConfigError: an unknown key, or a value that is not of its field's type.
+    """
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{prefix}: unknown setting(s) {unknown}; known: {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = fields[key]
+        convert = {"int": int, "float": float, "str": str, "bool": bool}.get(kind)
+        if convert is None or value is None:
+            kwargs[key] = value
+            continue
+        if convert is bool and not isinstance(value, bool):
+            raise ConfigError(f"{prefix}.{key} must be true or false (got {value!r})")
+        try:
+            converted = convert(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{prefix}.{key} must be {kind} (got {value!r})") from None
+        if convert is int and isinstance(value, float) and value != converted:
+            raise ConfigError(f"{prefix}.{key} must be a whole number (got {value!r})")
+        kwargs[key] = converted
+    return cls(**kwargs)
+
+
+def _hydra_message(exc: BaseException) -> str:
+    """Hydra's message without its config search path dump."""
+    text = str(exc).split("Config search path")[0].strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[1].startswith("Available options"):
+        options = [o for o in lines[2:] if not o.startswith("_")]
+        return f"{lines[0]}; {lines[1].rstrip(':').lower()}: {', '.join(options)}"
+    return "; ".join(lines) or type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:

@@ -41,7 +41,8 @@ class Violation:
     def render(self) -> str:
         head = f"  column {self.column}: {self.rule}"
         if self.count:
-            head += f" — {self.count} row{'s' if self.count != 1 else ''} break{'s' if self.count == 1 else ''} it"
+            rows = "1 row breaks" if self.count == 1 else f"{self.count} rows break"
+            head += f" — {rows} it"
         lines = [head]
         if self.examples:
             lines.append("    e.g.")
@@ -52,12 +53,12 @@ class Violation:
 class ContractError(IrmError):
     """An input file breaks the data contract. Lists every violation found, not only the first."""
 
-    def __init__(self, source: str, violations: Sequence[Violation]):
+    def __init__(self, source: str, violations: Sequence[Violation], hint: str = ""):
         self.source = source
         self.violations = list(violations)
         n = len(self.violations)
         body = "\n".join(v.render() for v in self.violations)
         super().__init__(
             f"{source}: {n} data contract violation{'s' if n != 1 else ''}; nothing was written.\n"
-            f"{body}"
+            f"{body}" + (f"\n  {hint}" if hint else "")
         )

@@ -39,11 +39,13 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
     suffix = "".join(path.suffixes) or "(none)"
     raise InputError(
         f"{path}: unsupported format '{suffix}'; irm reads CSV ({', '.join(CSV_SUFFIXES)}) and "
-        f"Parquet ({', '.join(PARQUET_SUFFIXES)}). Convert the file, or set data.format=csv|parquet."
+        f"Parquet ({', '.join(PARQUET_SUFFIXES)}). Convert it, or set data.format=csv|parquet."
     )
 
 
-def read_table(path: Path, fmt: str = "auto", role: str = "input", sep: str | None = None) -> pd.DataFrame:
+def read_table(
+    path: Path, fmt: str = "auto", role: str = "input", sep: str | None = None
+) -> pd.DataFrame:
     """Read a CSV or Parquet file; every CSV column is read as text so nothing is guessed.
 
     Args:
@@ -66,7 +68,9 @@ def read_table(path: Path, fmt: str = "auto", role: str = "input", sep: str | No
         else:
             frame = pd.read_parquet(path)
     except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: file is empty ({role}); expected a header row and data") from None
+        raise InputError(
+            f"{path}: file is empty ({role}); expected a header row and data"
+        ) from None
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: unreadable as {kind} ({role}): {detail}") from None
@@ -82,7 +86,7 @@ def _temp_sibling(path: Path, suffix: str = "") -> Path:
 
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block works."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(path, path.suffix)
     try:

@@ -32,7 +32,7 @@ def daypart_hours(code: int) -> tuple[int, int]:
 def situation(ts: pd.Series) -> pd.DataFrame:
     """Situation columns for a Series of timestamps (same index)."""
     hours = ts.dt.hour.to_numpy()
-    weekday = ts.dt.weekday.to_numpy()
+    weekday = ts.dt.day_of_week.to_numpy()
     dayparts = pd.Categorical.from_codes(daypart_codes(hours), categories=list(C.DAYPARTS))
     return pd.DataFrame(
         {

@@ -63,23 +63,27 @@ class DataSpec:
                 problems.append(f"data.columns.{canon} must name a column (it is required)")
         unknown = set(self.columns) - set(CANONICAL_VISIT_COLUMNS)
         if unknown:
-            problems.append(f"data.columns: unknown canonical names {sorted(unknown)}; "
-                            f"known: {list(CANONICAL_VISIT_COLUMNS)}")
+            problems.append(
+                f"data.columns: unknown canonical names {sorted(unknown)}; "
+                f"known: {list(CANONICAL_VISIT_COLUMNS)}"
+            )
         context = [*self.categorical, *self.numeric]
         dupes = sorted({c for c in context if context.count(c) > 1})
         if dupes:
             problems.append(f"data.context: {dupes} listed more than once")
         clash = sorted(set(context) & set(CANONICAL_VISIT_COLUMNS))
         if clash:
-            problems.append(f"data.context lists {clash}, which are canonical visit columns "
-                            "(map them with data.columns instead)")
+            problems.append(
+                f"data.context lists {clash}, which are canonical visit columns "
+                "(map them with data.columns instead)"
+            )
         mapped = [v for v in self.columns.values() if v]
         clash = sorted({v for v in mapped if mapped.count(v) > 1} | (set(mapped) & set(context)))
         if clash:
             problems.append(f"source column(s) {clash} mapped to more than one canonical column")
         try:
             pd.Timestamp("2025-01-01").tz_localize(self.timezone)
-        except Exception:  # noqa: BLE001 - pytz/zoneinfo raise different types
+        except Exception:
             problems.append(f"data.timezone: unknown time zone {self.timezone!r}")
         if problems:
             raise ConfigError("invalid data configuration:\n  " + "\n  ".join(problems))
@@ -145,8 +149,18 @@ def numeric_or_missing(s: pd.Series) -> pd.Series:
 
 
 BOOL_TEXT = {
-    "true": True, "t": True, "yes": True, "y": True, "1": True, "1.0": True,
-    "false": False, "f": False, "no": False, "n": False, "0": False, "0.0": False,
+    "true": True,
+    "t": True,
+    "yes": True,
+    "y": True,
+    "1": True,
+    "1.0": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "n": False,
+    "0": False,
+    "0.0": False,
 }
 
 
@@ -187,27 +201,34 @@ def raise_violations(
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        raise ContractError(source.path, _violations(exc.failure_cases, frame, source, names,
-                                                     shown)) from None
+        raise ContractError(
+            source.path, _violations(exc.failure_cases, frame, source, names, shown)
+        ) from None
 
 
-def _violations(failures: pd.DataFrame, frame: pd.DataFrame, source: Source,
-                names: Mapping[str, str], shown: Sequence[str]) -> list[Violation]:
+def _violations(
+    failures: pd.DataFrame,
+    frame: pd.DataFrame,
+    source: Source,
+    names: Mapping[str, str],
+    shown: Sequence[str],
+) -> list[Violation]:
     out: list[Violation] = []
     failures = failures.dropna(subset=["index"])
     # Frame-wide checks report every column of a failing row: count each row once.
     frame_wide = failures["schema_context"] == "DataFrameSchema"
-    failures = pd.concat([
-        failures[~frame_wide],
-        failures[frame_wide].drop_duplicates(["check", "index"]).assign(column="(row)"),
-    ])
+    failures = pd.concat(
+        [
+            failures[~frame_wide],
+            failures[frame_wide].drop_duplicates(["check", "index"]).assign(column="(row)"),
+        ]
+    )
     for (column, check), group in failures.groupby(["column", "check"], sort=False):
         rows = list(dict.fromkeys(group["index"].tolist()))
-        cols = [c for c in (column, *shown) if c in frame.columns]
+        cols = [c for c in dict.fromkeys((column, *shown)) if c in frame.columns]
         examples = [
-            f"{source.row(i)}: " + ", ".join(
-                f"{names.get(c, c)}={_show(frame.at[i, c])}" for c in cols
-            )
+            f"{source.row(i)}: "
+            + ", ".join(f"{names.get(c, c)}={_show(frame.at[i, c])}" for c in cols)
             for i in rows[:MAX_EXAMPLES]
         ]
         name = "(rows)" if column == "(row)" else label(str(column), names)
@@ -226,18 +247,26 @@ def _show(value: Any) -> str:
 
 
 def _text(nullable: bool = False, unique: bool = False, required: bool = True) -> pa.Column:
-    return pa.Column("str", checks=[pa.Check.str_length(min_value=1)], nullable=nullable,
-                     unique=unique, required=required)
+    return pa.Column(
+        "str",
+        checks=[pa.Check.str_length(min_value=1)],
+        nullable=nullable,
+        unique=unique,
+        required=required,
+    )
 
 
-def _context_columns(categorical: Sequence[str], numeric: Sequence[str],
-                     required: bool = True) -> dict[str, pa.Column]:
+def _context_columns(
+    categorical: Sequence[str], numeric: Sequence[str], required: bool = True
+) -> dict[str, pa.Column]:
     cols = {c: pa.Column("category", nullable=False, required=required) for c in categorical}
     cols.update({c: pa.Column("float64", nullable=True, required=required) for c in numeric})
     return cols
 
 
-def visits_schema(categorical: Sequence[str] = (), numeric: Sequence[str] = ()) -> pa.DataFrameSchema:
+def visits_schema(
+    categorical: Sequence[str] = (), numeric: Sequence[str] = ()
+) -> pa.DataFrameSchema:
     """Canonical visits as written by ingest: typed, no missing required values."""
     return pa.DataFrameSchema(
         {
@@ -255,7 +284,9 @@ def visits_schema(categorical: Sequence[str] = (), numeric: Sequence[str] = ()) 
     )
 
 
-def requests_schema(categorical: Sequence[str] = (), numeric: Sequence[str] = ()) -> pa.DataFrameSchema:
+def requests_schema(
+    categorical: Sequence[str] = (), numeric: Sequence[str] = ()
+) -> pa.DataFrameSchema:
     """Scoring requests: who and when are required; any context may be absent (unknown)."""
     return pa.DataFrameSchema(
         {
@@ -292,5 +323,12 @@ def check_canonical(schema: pa.DataFrameSchema, frame: pd.DataFrame, what: str) 
             f"{col}: {chk} ({len(g)} rows)"
             for (col, chk), g in cases.groupby(["column", "check"], dropna=False, sort=False)
         )
-        raise ContractError(what, [Violation(column="(table)", rule=f"does not match the "
-                                             f"canonical {schema.name} schema: {summary}")]) from None
+        raise ContractError(
+            what,
+            [
+                Violation(
+                    column="(table)",
+                    rule=f"does not match the canonical {schema.name} schema: {summary}",
+                )
+            ],
+        ) from None

@@ -68,8 +68,9 @@ def parse_timestamps(values: pd.Series, timezone: str, dayfirst: bool = False) -
         parsed = pd.to_datetime(part, format="ISO8601", errors="coerce", utc=utc)
         retry = parsed.isna()
         if retry.any():
-            again = pd.to_datetime(part[retry], format="mixed", errors="coerce", utc=utc,
-                                   dayfirst=dayfirst)
+            again = pd.to_datetime(
+                part[retry], format="mixed", errors="coerce", utc=utc, dayfirst=dayfirst
+            )
             parsed = parsed.astype(again.dtype) if len(parsed) else parsed
             parsed[retry] = again
         if utc:
@@ -99,44 +100,67 @@ def map_columns(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFra
         elif canon in C.REQUIRED_VISIT_COLUMNS and src == canon:
             problems.append(Violation(f"'{src}'", "required column is missing"))
         elif src != canon:
-            problems.append(Violation(label(canon, spec.source_names()),
-                                      f"mapped column does not exist (data.columns.{canon}={src})"))
+            problems.append(
+                Violation(
+                    label(canon, spec.source_names()),
+                    f"mapped column does not exist (data.columns.{canon}={src})",
+                )
+            )
     for kind, names in (("categorical", spec.categorical), ("numeric", spec.numeric)):
         for name in names:
             if name in present:
                 keep[name] = name
             else:
-                problems.append(Violation(f"'{name}'", f"listed in data.context.{kind} but "
-                                                       "absent from the file"))
+                problems.append(
+                    Violation(
+                        f"'{name}'", f"listed in data.context.{kind} but absent from the file"
+                    )
+                )
     if problems:
         have = ", ".join(map(str, raw.columns[:20])) + (" ..." if raw.shape[1] > 20 else "")
-        problems.append(Violation("(file)", f"the file has these columns: {have}"))
-        raise ContractError(source.path, problems)
+        raise ContractError(source.path, problems, hint=f"(the file has these columns: {have})")
     return raw[list(keep)].rename(columns=keep)
 
 
 def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFrameSchema:
-    parseable = rule(lambda s: s.isna() | (s.astype("str").str.strip() == "") | ts.notna(),
-                     "must be a parseable timestamp (e.g. 2025-03-01 08:15 or ISO 8601)")
-    after = rule(lambda s: ts.isna() | (ts <= spec.as_of),
-                 f"must not be after data.as_of ({spec.as_of})")
+    parseable = rule(
+        lambda s: s.isna() | (s.astype("str").str.strip() == "") | ts.notna(),
+        "must be a parseable timestamp (e.g. 2025-03-01 08:15 or ISO 8601)",
+    )
+    after = rule(
+        lambda s: ts.isna() | (ts <= spec.as_of), f"must not be after data.as_of ({spec.as_of})"
+    )
     cols = {
-        C.CUSTOMER_ID: pa.Column(checks=[rule(not_blank, "must not be null or empty")],
-                                 nullable=True),
+        C.CUSTOMER_ID: pa.Column(
+            checks=[rule(not_blank, "must not be null or empty")], nullable=True
+        ),
         C.ITEM: pa.Column(checks=[rule(not_blank, "must not be null or empty")], nullable=True),
-        C.TS: pa.Column(checks=[rule(not_blank, "must not be null or empty"), parseable,
-                                *([after] if spec.as_of is not None else [])], nullable=True),
+        C.TS: pa.Column(
+            checks=[
+                rule(not_blank, "must not be null or empty"),
+                parseable,
+                *([after] if spec.as_of is not None else []),
+            ],
+            nullable=True,
+        ),
     }
     for name in spec.numeric:
-        cols[name] = pa.Column(checks=[rule(numeric_or_missing, "must be a number (or empty)")],
-                               nullable=True)
+        cols[name] = pa.Column(
+            checks=[rule(numeric_or_missing, "must be a number (or empty)")], nullable=True
+        )
     checks = []
     if has_visit_id:
-        checks.append(rule(
-            lambda df: df.groupby(C.VISIT_ID, dropna=True)[C.CUSTOMER_ID].transform("nunique")
-            .fillna(0).le(1),
-            "a visit_id must belong to a single customer (rows of one basket)",
-        ))
+        checks.append(
+            rule(
+                lambda df: (
+                    df.groupby(C.VISIT_ID, dropna=True)[C.CUSTOMER_ID]
+                    .transform("nunique")
+                    .fillna(0)
+                    .le(1)
+                ),
+                "a visit_id must belong to a single customer (rows of one basket)",
+            )
+        )
     return pa.DataFrameSchema(cols, checks=checks, name="visit rules")
 
 
@@ -152,8 +176,9 @@ def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     ts = parse_timestamps(mapped[C.TS], spec.timezone, spec.dayfirst)
     has_visit_id = C.VISIT_ID in mapped.columns
     shown = [C.CUSTOMER_ID, C.TS, C.ITEM, *([C.VISIT_ID] if has_visit_id else [])]
-    raise_violations(_rule_schema(spec, ts, has_visit_id), mapped, source, spec.source_names(),
-                     shown)
+    raise_violations(
+        _rule_schema(spec, ts, has_visit_id), mapped, source, spec.source_names(), shown
+    )
 
     out = pd.DataFrame(index=mapped.index)
     out[C.CUSTOMER_ID] = mapped[C.CUSTOMER_ID].astype("str").str.strip()
@@ -174,9 +199,12 @@ def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     for name in spec.categorical:
         out[name] = _category(mapped[name], lower=False)
     for name in spec.numeric:
-        out[name] = pd.to_numeric(mapped[name].astype("str").str.strip().replace("", np.nan)
-                                  if not pd.api.types.is_numeric_dtype(mapped[name])
-                                  else mapped[name], errors="coerce").astype("float64")
+        out[name] = pd.to_numeric(
+            mapped[name].astype("str").str.strip().replace("", np.nan)
+            if not pd.api.types.is_numeric_dtype(mapped[name])
+            else mapped[name],
+            errors="coerce",
+        ).astype("float64")
     return out[[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM, *C.CORE_CONTEXT, *spec.context]]
 
 
@@ -187,21 +215,32 @@ def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     """customer_id (unique, non-empty) and consent (boolean), then any attribute columns."""
     cid, consent = spec.customer_columns["customer_id"], spec.customer_columns["consent"]
     names = {C.CUSTOMER_ID: cid, C.CONSENT: consent}
-    missing = [Violation(label(canon, names), "required column is missing")
-               for canon, src in names.items() if src not in raw.columns]
+    missing = [
+        Violation(label(canon, names), "required column is missing")
+        for canon, src in names.items()
+        if src not in raw.columns
+    ]
     if missing:
         raise ContractError(source.path, missing)
     mapped = raw.rename(columns={cid: C.CUSTOMER_ID, consent: C.CONSENT})
     schema = pa.DataFrameSchema(
         {
-            C.CUSTOMER_ID: pa.Column(checks=[
-                rule(not_blank, "must not be null or empty"),
-                rule(lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
-                     "must be unique (one row per customer)"),
-            ], nullable=True),
-            C.CONSENT: pa.Column(checks=[rule(lambda s: as_bool(s).notna(),
-                                              "must be boolean (true/false, yes/no, 1/0)")],
-                                 nullable=True),
+            C.CUSTOMER_ID: pa.Column(
+                checks=[
+                    rule(not_blank, "must not be null or empty"),
+                    rule(
+                        lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
+                        "must be unique (one row per customer)",
+                    ),
+                ],
+                nullable=True,
+            ),
+            C.CONSENT: pa.Column(
+                checks=[
+                    rule(lambda s: as_bool(s).notna(), "must be boolean (true/false, yes/no, 1/0)")
+                ],
+                nullable=True,
+            ),
         },
         name="customer rules",
     )
@@ -210,8 +249,7 @@ def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     out[C.CUSTOMER_ID] = out[C.CUSTOMER_ID].astype("str").str.strip()
     out[C.CONSENT] = as_bool(out[C.CONSENT]).astype(bool)
     attrs = [c for c in out.columns if c not in (C.CUSTOMER_ID, C.CONSENT)]
-    return check_canonical(customers_schema(), out[[C.CUSTOMER_ID, C.CONSENT, *attrs]],
-                           source.path)
+    return check_canonical(customers_schema(), out[[C.CUSTOMER_ID, C.CONSENT, *attrs]], source.path)
 
 
 def normalise_items(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
@@ -219,15 +257,23 @@ def normalise_items(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.Dat
     src = spec.item_columns["item"]
     names = {C.ITEM: src}
     if src not in raw.columns:
-        raise ContractError(source.path, [Violation(label(C.ITEM, names),
-                                                    "required column is missing")])
+        raise ContractError(
+            source.path, [Violation(label(C.ITEM, names), "required column is missing")]
+        )
     mapped = raw.rename(columns={src: C.ITEM})
     schema = pa.DataFrameSchema(
-        {C.ITEM: pa.Column(checks=[
-            rule(not_blank, "must not be null or empty"),
-            rule(lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
-                 "must be unique (one row per item)"),
-        ], nullable=True)},
+        {
+            C.ITEM: pa.Column(
+                checks=[
+                    rule(not_blank, "must not be null or empty"),
+                    rule(
+                        lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
+                        "must be unique (one row per item)",
+                    ),
+                ],
+                nullable=True,
+            )
+        },
         name="item rules",
     )
     raise_violations(schema, mapped, source, names, [C.ITEM])
@@ -258,10 +304,14 @@ def ingest(
     Raises:
         ContractError: any rule of the contract is broken; nothing should be written then.
     """
-    customers = (normalise_customers(raw_customers, spec, customers_source or source)
-                 if raw_customers is not None else None)
-    items = (normalise_items(raw_items, spec, items_source or source)
-             if raw_items is not None else None)
+    customers = (
+        normalise_customers(raw_customers, spec, customers_source or source)
+        if raw_customers is not None
+        else None
+    )
+    items = (
+        normalise_items(raw_items, spec, items_source or source) if raw_items is not None else None
+    )
 
     mapped = map_columns(raw_visits, spec, source)
     duplicated = raw_visits.duplicated(keep="first").to_numpy()
@@ -287,18 +337,37 @@ def ingest(
     visits = visits.sort_values([C.TS, C.VISIT_ID, C.ITEM], kind="stable").reset_index(drop=True)
     visits = check_canonical(visits_schema(spec.categorical, spec.numeric), visits, source.path)
     if visits.empty:
-        raise ContractError(source.path, [Violation("(file)", "no visits left after dropping "
-                                                    f"duplicates and excluded customers: {dropped}")])
-    report = _report(visits, spec, raw_rows=len(raw_visits), dropped=dropped,
-                     excluded_customers=excluded_customers, items=items,
-                     visit_id_given=C.VISIT_ID in mapped.columns)
+        raise ContractError(
+            source.path,
+            [
+                Violation(
+                    "(file)",
+                    f"no visits left after dropping duplicates and excluded customers: {dropped}",
+                )
+            ],
+        )
+    report = _report(
+        visits,
+        spec,
+        raw_rows=len(raw_visits),
+        dropped=dropped,
+        excluded_customers=excluded_customers,
+        items=items,
+        visit_id_given=C.VISIT_ID in mapped.columns,
+    )
     report["duplicate_examples"] = duplicate_examples
     return Ingested(visits=visits, customers=customers, items=items, report=report)
 
 
-def _report(visits: pd.DataFrame, spec: DataSpec, raw_rows: int, dropped: dict[str, int],
-            excluded_customers: int, items: pd.DataFrame | None, visit_id_given: bool
-            ) -> dict[str, Any]:
+def _report(
+    visits: pd.DataFrame,
+    spec: DataSpec,
+    raw_rows: int,
+    dropped: dict[str, int],
+    excluded_customers: int,
+    items: pd.DataFrame | None,
+    visit_id_given: bool,
+) -> dict[str, Any]:
     known: dict[str, float] = {}
     for col in (*C.CORE_CONTEXT, *spec.categorical):
         known[col] = round(float((visits[col] != C.UNKNOWN).mean()), 4)
@@ -312,8 +381,10 @@ def _report(visits: pd.DataFrame, spec: DataSpec, raw_rows: int, dropped: dict[s
         "customers": int(visits[C.CUSTOMER_ID].nunique()),
         "items": int(visits[C.ITEM].nunique()),
         "mean_items_per_visit": round(float(basket.mean()), 3),
-        "date_range": {"start": visits[C.TS].min().isoformat(),
-                       "end": visits[C.TS].max().isoformat()},
+        "date_range": {
+            "start": visits[C.TS].min().isoformat(),
+            "end": visits[C.TS].max().isoformat(),
+        },
         "timezone": spec.timezone,
         "as_of": spec.as_of.isoformat() if spec.as_of is not None else None,
         "visit_id": "from file" if visit_id_given else "derived from customer_id and ts",

@@ -134,25 +134,49 @@ ALTERNATIVES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     },
     "intent": {
         "quick_fix": ("espresso", "doppio", "cortado", "macchiato", "americano"),
-        "work_session": ("large_latte", "large_americano", "pot_of_tea", "large_cappuccino",
-                         "cold_brew"),
+        "work_session": (
+            "large_latte",
+            "large_americano",
+            "pot_of_tea",
+            "large_cappuccino",
+            "cold_brew",
+        ),
         "treat": ("mocha", "hot_chocolate", "iced_mocha", "frappe", "chai_latte", "matcha_latte"),
         "social": ("cappuccino", "flat_white", "latte", "chai_latte", "iced_latte"),
     },
     "daypart": {
-        "afternoon": ("english_breakfast", "earl_grey", "green_tea", "chai_latte", "iced_tea",
-                      "peppermint_tea"),
+        "afternoon": (
+            "english_breakfast",
+            "earl_grey",
+            "green_tea",
+            "chai_latte",
+            "iced_tea",
+            "peppermint_tea",
+        ),
         "evening": ("peppermint_tea", "hot_chocolate", "green_tea", "chai_latte"),
     },
 }
 ICED_TWIN = {
-    "latte": "iced_latte", "large_latte": "iced_latte", "americano": "iced_americano",
-    "large_americano": "iced_americano", "mocha": "iced_mocha", "hot_chocolate": "frappe",
-    "cappuccino": "cold_brew", "flat_white": "cold_brew", "cortado": "cold_brew",
-    "espresso": "cold_brew", "doppio": "cold_brew", "macchiato": "cold_brew",
-    "large_cappuccino": "cold_brew", "english_breakfast": "iced_tea", "earl_grey": "iced_tea",
-    "green_tea": "iced_tea", "peppermint_tea": "iced_tea", "pot_of_tea": "iced_tea",
-    "chai_latte": "iced_tea", "matcha_latte": "iced_tea",
+    "latte": "iced_latte",
+    "large_latte": "iced_latte",
+    "americano": "iced_americano",
+    "large_americano": "iced_americano",
+    "mocha": "iced_mocha",
+    "hot_chocolate": "frappe",
+    "cappuccino": "cold_brew",
+    "flat_white": "cold_brew",
+    "cortado": "cold_brew",
+    "espresso": "cold_brew",
+    "doppio": "cold_brew",
+    "macchiato": "cold_brew",
+    "large_cappuccino": "cold_brew",
+    "english_breakfast": "iced_tea",
+    "earl_grey": "iced_tea",
+    "green_tea": "iced_tea",
+    "peppermint_tea": "iced_tea",
+    "pot_of_tea": "iced_tea",
+    "chai_latte": "iced_tea",
+    "matcha_latte": "iced_tea",
 }
 # Add-ons: (context that triggers it, candidate items a customer picks one of, base probability)
 PASTRIES = ("croissant", "muffin", "banana_bread", "pain_au_chocolat")
@@ -176,12 +200,23 @@ class CafeSpec:
     consent_withdrawn_share: float = 0.02
     missing_context_share: float = 0.04
     segments: Mapping[str, float] = field(
-        default_factory=lambda: {"habit": 0.25, "companion": 0.2, "intent": 0.2,
-                                 "situational": 0.2, "explorer": 0.15}
+        default_factory=lambda: {
+            "habit": 0.25,
+            "companion": 0.2,
+            "intent": 0.2,
+            "situational": 0.2,
+            "explorer": 0.15,
+        }
     )
     effects: Mapping[str, float] = field(
-        default_factory=lambda: {"favourite": 3.0, "companion": 4.5, "intent": 4.5,
-                                 "daypart": 4.0, "weather": 1.5, "basket": 1.0}
+        default_factory=lambda: {
+            "favourite": 3.0,
+            "companion": 4.5,
+            "intent": 4.5,
+            "daypart": 4.0,
+            "weather": 1.5,
+            "basket": 1.0,
+        }
     )
 
     def __post_init__(self) -> None:
@@ -191,8 +226,9 @@ class CafeSpec:
         if self.days < 14:
             problems.append(f"generate.days must be >= 14 (got {self.days})")
         if not MIN_MENU <= self.menu_size <= MAX_MENU:
-            problems.append(f"generate.menu_size must be in {MIN_MENU}..{MAX_MENU} "
-                            f"(got {self.menu_size})")
+            problems.append(
+                f"generate.menu_size must be in {MIN_MENU}..{MAX_MENU} (got {self.menu_size})"
+            )
         if not 1 <= self.stores <= len(STORE_NAMES):
             problems.append(f"generate.stores must be in 1..{len(STORE_NAMES)} (got {self.stores})")
         if self.visits_per_week <= 0:
@@ -201,6 +237,14 @@ class CafeSpec:
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 problems.append(f"generate.{name} must be in [0, 1] (got {value})")
+        for name in ("segments", "effects"):
+            bad = {
+                k: v
+                for k, v in getattr(self, name).items()
+                if isinstance(v, bool) or not isinstance(v, int | float)
+            }
+            if bad:
+                raise ConfigError(f"generate.{name}: values must be numbers, got {bad}")
         unknown = set(self.segments) - set(SEGMENTS)
         if unknown:
             problems.append(f"generate.segments: unknown {sorted(unknown)}; known {list(SEGMENTS)}")
@@ -230,8 +274,9 @@ class CafeSpec:
 
 def menu(spec: CafeSpec) -> pd.DataFrame:
     """The menu: the ``menu_size`` items of the lowest tiers, with their attributes."""
-    frame = pd.DataFrame(MENU, columns=[C.ITEM, C.CATEGORY, C.TEMPERATURE_SERVED, C.SIZE, C.PRICE,
-                                        "tier"])
+    frame = pd.DataFrame(
+        MENU, columns=[C.ITEM, C.CATEGORY, C.TEMPERATURE_SERVED, C.SIZE, C.PRICE, "tier"]
+    )
     frame = frame.sort_values("tier", kind="stable").head(spec.menu_size)
     return frame.drop(columns="tier").reset_index(drop=True)
 
@@ -263,8 +308,8 @@ class _World:
         rng = np.random.default_rng([spec.seed, 0])
         dates = pd.date_range(spec.start_date, periods=spec.days, freq="D")
         self.dates = dates
-        self.weekend = dates.weekday.to_numpy() >= 5
-        doy = dates.dayofyear.to_numpy()
+        self.weekend = dates.day_of_week.to_numpy() >= 5
+        doy = dates.day_of_year.to_numpy()
         self.temp = 13 + 11 * np.sin(2 * np.pi * (doy - 110) / 365) + rng.normal(0, 2.5, spec.days)
         p_rain = np.clip(0.35 - 0.015 * (self.temp - 13), 0.08, 0.5)
         p_sun = np.clip(0.25 + 0.03 * (self.temp - 13), 0.1, 0.75)
@@ -452,8 +497,11 @@ def _block(world: _World, block: int, first: int, n: int) -> CafeBlock:
     rank[order] = np.arange(v)
     ts = world.dates[day] + pd.to_timedelta(minute, unit="min")
     seq = rank - np.searchsorted(cust[order], cust, side="left")  # nth visit of its customer
-    visit_id = (pd.Series(cust_ids[cust], dtype=object) + "-"
-                + pd.Series(seq, dtype="int64").astype(str).str.zfill(4)).to_numpy(dtype=object)
+    visit_id = (
+        pd.Series(cust_ids[cust], dtype=object)
+        + "-"
+        + pd.Series(seq, dtype="int64").astype(str).str.zfill(4)
+    ).to_numpy(dtype=object)
     missing = rng.random(v) < spec.missing_context_share
     comp_lbl = np.array(C.COMPANIONS, dtype=object)[comp]
     intent_lbl = np.array(C.INTENTS, dtype=object)[intent]
@@ -482,8 +530,11 @@ def _block(world: _World, block: int, first: int, n: int) -> CafeBlock:
     oracle = pd.DataFrame(q[order].astype(np.float32), columns=world.items)
     oracle.insert(0, C.VISIT_ID, visit_id[order])
     customers = pd.DataFrame(
-        {C.CUSTOMER_ID: cust_ids, C.CONSENT: consent,
-         "home_store": np.array(world.stores, dtype=object)[home_store]}
+        {
+            C.CUSTOMER_ID: cust_ids,
+            C.CONSENT: consent,
+            "home_store": np.array(world.stores, dtype=object)[home_store],
+        }
     )
     truth = pd.DataFrame(
         {
@@ -507,5 +558,34 @@ def generate(spec: CafeSpec) -> Iterator[CafeBlock]:
 def generate_frames(spec: CafeSpec) -> CafeBlock:
     """The whole café in memory (small worlds, tests, notebooks)."""
     blocks = list(generate(spec))
-    return CafeBlock(*(pd.concat([getattr(b, f) for b in blocks], ignore_index=True)
-                       for f in ("visits", "customers", "truth", "oracle")))
+    return CafeBlock(
+        *(
+            pd.concat([getattr(b, f) for b in blocks], ignore_index=True)
+            for f in ("visits", "customers", "truth", "oracle")
+        )
+    )
+
+
+def context_gap(world: CafeBlock, test_fraction: float = 0.2) -> pd.DataFrame:
+    """How much context matters in a world: hit@1 of the oracle (the true in-context
+    distribution) against the flat CRM profile (each customer's most frequent item so far), on the
+    visits after a time cutoff; overall and by segment."""
+    from irm_models.evaluation import crm_favourite, hit_at_k, rank_from_scores, time_split
+
+    history, test = time_split(world.visits, test_fraction)
+    oracle = rank_from_scores(world.oracle.set_index(C.VISIT_ID).loc[test[C.VISIT_ID].unique()])
+    crm = crm_favourite(history, test)
+    segment = world.truth.set_index(C.CUSTOMER_ID)["segment"]
+    rows = []
+    for name, part in [("all", test), *test.groupby(test[C.CUSTOMER_ID].map(segment))]:
+        o, c = hit_at_k(oracle, part), hit_at_k(crm, part)
+        rows.append(
+            {
+                "customers": name,
+                "test_visits": part[C.VISIT_ID].nunique(),
+                "oracle_hit@1": o,
+                "crm_favourite_hit@1": c,
+                "gap": o - c,
+            }
+        )
+    return pd.DataFrame(rows).set_index("customers")

@@ -23,11 +23,23 @@ class Stage:
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
-        Stage("generate", "write the synthetic café (visits, customers, items, oracle) to "
-              "data/raw/cafe", "irm_models.stages.generate", ("seed", "generate", "paths")),
-        Stage("ingest", "map, validate and type visits into data/interim/ and "
-              "reports/ingest.json", "irm_models.stages.ingest", ("data", "paths")),
-        Stage("run", "the main job: generate (built-in café only), then ingest",
-              "irm_models.stages.run", ("seed", "data", "generate", "paths")),
+        Stage(
+            "generate",
+            "write the synthetic café (visits, customers, items, oracle) to data/raw/cafe",
+            "irm_models.stages.generate",
+            ("seed", "generate", "paths"),
+        ),
+        Stage(
+            "ingest",
+            "map, validate and type visits into data/interim/ and reports/ingest.json",
+            "irm_models.stages.ingest",
+            ("data", "paths"),
+        ),
+        Stage(
+            "run",
+            "the main job: generate (built-in café only), then ingest",
+            "irm_models.stages.run",
+            ("seed", "data", "generate", "paths"),
+        ),
     )
 }

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from irm_models import columns as C
-from irm_models.config import path_of
+from irm_models.config import path_of, typed
 from irm_models.data.synthetic import BLOCK_SIZE, CafeSpec, generate, menu
 from irm_models.errors import ConfigError
 from irm_models.io import atomic_dir, write_json
@@ -24,11 +24,9 @@ FORMATS = ("parquet", "csv")
 
 def cafe_spec(cfg: DictConfig) -> CafeSpec:
     g = OmegaConf.to_container(cfg.generate, resolve=True)
-    fields = set(CafeSpec.__dataclass_fields__)
-    unknown = set(g) - fields - {"out_dir", "format"}
-    if unknown:
-        raise ConfigError(f"generate: unknown setting(s) {sorted(unknown)}")
-    return CafeSpec(**{k: v for k, v in g.items() if k in fields})
+    return typed(
+        CafeSpec, {k: v for k, v in g.items() if k not in ("out_dir", "format")}, "generate"
+    )
 
 
 class _Sink:
@@ -41,8 +39,13 @@ class _Sink:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.fmt == "csv":
-            frame.to_csv(self.path, mode="a", header=self.rows == 0, index=False,
-                         date_format="%Y-%m-%d %H:%M:%S")
+            frame.to_csv(
+                self.path,
+                mode="a",
+                header=self.rows == 0,
+                index=False,
+                date_format="%Y-%m-%d %H:%M:%S",
+            )
         else:
             table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
             if self.writer is None:
@@ -57,11 +60,20 @@ class _Sink:
 
 def _visits_schema(spec: CafeSpec) -> pa.Schema:
     text = pa.string()
-    return pa.schema([
-        (C.CUSTOMER_ID, text), (C.VISIT_ID, text), (C.TS, pa.timestamp("ns")), (C.ITEM, text),
-        (C.COMPANION, text), (C.INTENT, text), (C.STORE, text), (C.CHANNEL, text),
-        (C.WEATHER, text), (C.TEMPERATURE, pa.float64()),
-    ])
+    return pa.schema(
+        [
+            (C.CUSTOMER_ID, text),
+            (C.VISIT_ID, text),
+            (C.TS, pa.timestamp("ns")),
+            (C.ITEM, text),
+            (C.COMPANION, text),
+            (C.INTENT, text),
+            (C.STORE, text),
+            (C.CHANNEL, text),
+            (C.WEATHER, text),
+            (C.TEMPERATURE, pa.float64()),
+        ]
+    )
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
@@ -72,8 +84,9 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     out_dir = path_of(cfg, "generate.out_dir")
     started = time.perf_counter()
     items = menu(spec)
-    oracle_schema = pa.schema([(C.VISIT_ID, pa.string())]
-                              + [(i, pa.float32()) for i in items[C.ITEM]])
+    oracle_schema = pa.schema(
+        [(C.VISIT_ID, pa.string())] + [(i, pa.float32()) for i in items[C.ITEM]]
+    )
     n_blocks = -(-spec.customers // BLOCK_SIZE)
     segments: dict[str, int] = {}
     new_customers = 0
@@ -108,18 +121,25 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
             "visits": sinks["oracle"].rows,
             "rows": sinks["visits"].rows,
             "items": len(items),
-            "date_range": {"start": spec.start_date.date().isoformat(),
-                           "end": spec.end_date.date().isoformat()},
+            "date_range": {
+                "start": spec.start_date.date().isoformat(),
+                "end": spec.end_date.date().isoformat(),
+            },
             "seconds": round(time.perf_counter() - started, 2),
         }
     write_json(summary, path_of(cfg, "paths.reports_dir") / "generate.json")
-    console.print(summary_table("generate", {
-        "customers": f"{spec.customers:,} ({new_customers:,} new)",
-        "visits": f"{summary['visits']:,}",
-        "rows (ordered items)": f"{summary['rows']:,}",
-        "menu items": len(items),
-        "span": f"{summary['date_range']['start']} .. {summary['date_range']['end']}",
-        "written to": str(out_dir),
-        "seconds": summary["seconds"],
-    }))
+    console.print(
+        summary_table(
+            "generate",
+            {
+                "customers": f"{spec.customers:,} ({new_customers:,} new)",
+                "visits": f"{summary['visits']:,}",
+                "rows (ordered items)": f"{summary['rows']:,}",
+                "menu items": len(items),
+                "span": f"{summary['date_range']['start']} .. {summary['date_range']['end']}",
+                "written to": str(out_dir),
+                "seconds": summary["seconds"],
+            },
+        )
+    )
     return summary

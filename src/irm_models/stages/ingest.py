@@ -30,8 +30,10 @@ def read_source(cfg: DictConfig, key: str) -> tuple[Any, Source] | tuple[None, N
         frame = read_table(path, fmt, role=key, sep=cfg.data.get("csv_sep"))
     except InputError as exc:
         if key == "data.visits" and cfg.data.get("generated") and not path.exists():
-            raise InputError(f"{exc} — the built-in café is written by `irm generate` "
-                             "(or run the whole job with `irm run`)") from None
+            raise InputError(
+                f"{exc} — the built-in café is written by `irm generate` "
+                "(or run the whole job with `irm run`)"
+            ) from None
         raise
     return frame, Source(str(path), detect_format(path, fmt), key)
 
@@ -48,9 +50,14 @@ def load_and_ingest(cfg: DictConfig) -> Ingested:
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     result = load_and_ingest(cfg)
     interim: Path = path_of(cfg, "paths.interim_dir")
-    report = {"sources": {k: (str(path_of(cfg, f"data.{k}")) if cfg.data.get(k) else None)
-                          for k in ("visits", "customers", "items")},
-              "dataset": str(cfg.data.name), **result.report}
+    report = {
+        "sources": {
+            k: (str(path_of(cfg, f"data.{k}")) if cfg.data.get(k) else None)
+            for k in ("visits", "customers", "items")
+        },
+        "dataset": str(cfg.data.name),
+        **result.report,
+    }
     with atomic_dir(interim) as tmp:
         result.visits.to_parquet(tmp / "visits.parquet", index=False)
         for name in ("customers", "items"):
@@ -61,20 +68,27 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
 
     dropped = report["dropped"]
     if dropped.get("exact_duplicate_rows"):
-        console.print(f"[yellow]warning:[/] dropped {dropped['exact_duplicate_rows']} exact "
-                      f"duplicate row(s) of {report['sources']['visits']}, e.g. "
-                      f"{', '.join(report['duplicate_examples'])}")
+        console.print(
+            f"[yellow]warning:[/] dropped {dropped['exact_duplicate_rows']} exact "
+            f"duplicate row(s) of {report['sources']['visits']}, e.g. "
+            f"{', '.join(report['duplicate_examples'])}"
+        )
     known = ", ".join(f"{k} {v:.0%}" for k, v in report["context_known_share"].items())
-    console.print(summary_table("ingest", {
-        "rows read": f"{report['rows_read']:,}",
-        "rows kept": f"{report['rows']:,}",
-        "visits": f"{report['visits']:,}",
-        "customers": f"{report['customers']:,}",
-        "items": f"{report['items']:,}",
-        "date range": f"{report['date_range']['start']} .. {report['date_range']['end']}",
-        "context known": known,
-        "dropped": ", ".join(f"{k} {v:,}" for k, v in dropped.items()),
-        "excluded customers (consent)": report["customers_excluded_for_consent"],
-        "written to": str(interim / "visits.parquet"),
-    }))
+    console.print(
+        summary_table(
+            "ingest",
+            {
+                "rows read": f"{report['rows_read']:,}",
+                "rows kept": f"{report['rows']:,}",
+                "visits": f"{report['visits']:,}",
+                "customers": f"{report['customers']:,}",
+                "items": f"{report['items']:,}",
+                "date range": f"{report['date_range']['start']} .. {report['date_range']['end']}",
+                "context known": known,
+                "dropped": ", ".join(f"{k} {v:,}" for k, v in dropped.items()),
+                "excluded customers (consent)": report["customers_excluded_for_consent"],
+                "written to": str(interim / "visits.parquet"),
+            },
+        )
+    )
     return report

@@ -1,0 +1,62 @@
+"""Shared fixtures: config composed into a temporary root, the CLI run in-process, a tiny café."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from irm_models.cli import main as cli_main
+from irm_models.config import compose
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def irm(capsys):
+    """Run `irm ...` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = cli_main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def cfg_in(tmp_path):
+    """Compose the config with its root in a temporary folder."""
+
+    def make(*overrides: str):
+        return compose([f"paths.root={tmp_path}", *overrides])
+
+    return make
+
+
+TINY_CAFE = ("generate.customers=120", "generate.days=60")
+
+
+@pytest.fixture(scope="session")
+def tiny_cafe_root(tmp_path_factory) -> Path:
+    """A tiny café generated and ingested once per session (read-only for tests)."""
+    root = tmp_path_factory.mktemp("tiny_cafe")
+    assert cli_main(["run", f"paths.root={root}", *TINY_CAFE]) == 0
+    return root
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Content hash of every file under a folder (relative path -> sha256)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
