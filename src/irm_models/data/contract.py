@@ -137,6 +137,8 @@ def resolve_as_of(value: Any, timezone: str, now: pd.Timestamp | None = None) ->
 
 
 def not_blank(s: pd.Series) -> pd.Series:
+    if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+        return s.notna()  # typed columns (datetimes, numbers) are never blank text
     return s.notna() & (s.astype("str").str.strip() != "")
 
 

@@ -124,7 +124,7 @@ def map_columns(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFra
 
 def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFrameSchema:
     parseable = rule(
-        lambda s: s.isna() | (s.astype("str").str.strip() == "") | ts.notna(),
+        lambda s: ~not_blank(s) | ts.notna(),
         "must be a parseable timestamp (e.g. 2025-03-01 08:15 or ISO 8601)",
     )
     after = rule(
@@ -165,10 +165,16 @@ def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFr
 
 
 def _category(values: pd.Series, lower: bool) -> pd.Series:
-    text = values.astype("str").str.strip().where(values.notna())
+    """Typed category with missing/empty as ``unknown``; text is cleaned once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series(uniques, dtype="str").str.strip()
     if lower:
         text = text.str.lower().str.replace(r"\s+", "_", regex=True)
-    return text.where(text.notna() & (text != ""), C.UNKNOWN).astype("category")
+    labels = np.append(text.where(text != "", C.UNKNOWN).to_numpy(dtype=object), C.UNKNOWN)
+    new_codes, categories = pd.factorize(labels)
+    return pd.Series(
+        pd.Categorical.from_codes(new_codes[codes], categories=categories), index=values.index
+    )
 
 
 def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
@@ -183,13 +189,15 @@ def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     out = pd.DataFrame(index=mapped.index)
     out[C.CUSTOMER_ID] = mapped[C.CUSTOMER_ID].astype("str").str.strip()
     out[C.TS] = ts
-    derived = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    derived = out[C.CUSTOMER_ID] + "@" + derived
     if has_visit_id:
         given = mapped[C.VISIT_ID].astype("str").str.strip().where(mapped[C.VISIT_ID].notna())
-        out[C.VISIT_ID] = given.where(given.notna() & (given != ""), derived)
+        need = given.isna() | (given == "")
     else:
-        out[C.VISIT_ID] = derived
+        given, need = pd.Series("", index=mapped.index, dtype="str"), ts.notna()
+    if need.any():  # one basket per customer and moment
+        stamp = ts[need].dt.strftime("%Y-%m-%dT%H:%M:%S")
+        given = given.astype("str").mask(need, out.loc[need, C.CUSTOMER_ID] + "@" + stamp)
+    out[C.VISIT_ID] = given.astype("str")
     out[C.ITEM] = mapped[C.ITEM].astype("str").str.strip()
     for canon in C.CORE_CONTEXT:
         if canon in mapped.columns:
