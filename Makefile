@@ -6,10 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean help
+.PHONY: run test test-fast lint bench repro clean help
 
 help:
-	@echo "make run | make test | make test-fast | make lint | make bench | make clean"
+	@echo "make run | make test | make test-fast | make lint | make bench | make repro | make clean"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -32,6 +32,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/generate.py
+
+repro: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -190,3 +190,19 @@ def test_oracle_is_a_probability_of_each_item_being_ordered(default_world):
 def test_invalid_spec_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown"):
         CafeSpec(segments={"hipsters": 1.0})
+
+
+@pytest.mark.slow
+def test_hundred_thousand_customers_generate(tmp_path, irm):
+    """100 k customers in 100 blocks (a short span keeps the files small; the benchmark
+    measures the full span's time and memory)."""
+    result = irm(
+        "generate", "generate.customers=100000", "generate.days=14", f"paths.root={tmp_path}"
+    )
+    assert result.code == 0, result.err
+    report = json.loads((tmp_path / "reports/generate.json").read_text())
+    customers = pd.read_parquet(tmp_path / "data/raw/cafe/customers.parquet")
+    assert len(customers) == 100_000 and customers["customer_id"].is_unique
+    assert customers["customer_id"].iloc[-1] == "C100000"
+    visits = pd.read_parquet(tmp_path / "data/raw/cafe/visits.parquet", columns=["visit_id"])
+    assert visits["visit_id"].nunique() == report["visits"] > 100_000
