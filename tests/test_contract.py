@@ -321,3 +321,16 @@ def test_spec_rejects_inconsistent_config():
         spec(timezone="Mars/Olympus")
     with pytest.raises(ConfigError, match="more than once"):
         spec(categorical=("a",), numeric=("a",))
+
+
+def test_requests_schema_allows_unknown_context_and_extra_columns():
+    from irm_models.data.contract import requests_schema
+
+    requests = pd.DataFrame({
+        C.CUSTOMER_ID: ["c1", "c2"],
+        C.TS: pd.to_datetime(["2025-03-01 08:00", "2025-03-01 09:00"]).astype("datetime64[ns]"),
+        "request_id": ["r1", "r2"],
+    })
+    requests_schema(("store",), ("temperature",)).validate(requests)
+    with pytest.raises(Exception, match="ts"):
+        requests_schema().validate(requests.drop(columns=[C.TS]))

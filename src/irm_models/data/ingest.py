@@ -219,10 +219,20 @@ def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd
 # ----------------------------------------------------------------------------- customers, items
 
 
-def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
-    """customer_id (unique, non-empty) and consent (boolean), then any attribute columns."""
-    cid, consent = spec.customer_columns["customer_id"], spec.customer_columns["consent"]
-    names = {C.CUSTOMER_ID: cid, C.CONSENT: consent}
+def _keyed_table(
+    raw: pd.DataFrame,
+    source: Source,
+    names: dict[str, str],
+    what: str,
+    checks: dict[str, list[pa.Check]] | None = None,
+) -> pd.DataFrame:
+    """Map and check a lookup table keyed by its first canonical column (unique, non-empty).
+
+    Args:
+        names: canonical column -> its name in the file; the first one is the key.
+        what: what one row is, for the uniqueness rule ("customer", "item").
+        checks: more rules for the other canonical columns.
+    """
     missing = [
         Violation(label(canon, names), "required column is missing")
         for canon, src in names.items()
@@ -230,65 +240,39 @@ def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     ]
     if missing:
         raise ContractError(source.path, missing)
-    mapped = raw.rename(columns={cid: C.CUSTOMER_ID, consent: C.CONSENT})
-    schema = pa.DataFrameSchema(
-        {
-            C.CUSTOMER_ID: pa.Column(
-                checks=[
-                    rule(not_blank, "must not be null or empty"),
-                    rule(
-                        lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
-                        "must be unique (one row per customer)",
-                    ),
-                ],
-                nullable=True,
-            ),
-            C.CONSENT: pa.Column(
-                checks=[
-                    rule(lambda s: as_bool(s).notna(), "must be boolean (true/false, yes/no, 1/0)")
-                ],
-                nullable=True,
-            ),
-        },
-        name="customer rules",
+    key = next(iter(names))
+    mapped = raw.rename(columns={src: canon for canon, src in names.items()})
+    unique = rule(
+        lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
+        f"must be unique (one row per {what})",
     )
-    raise_violations(schema, mapped, source, names, [C.CUSTOMER_ID, C.CONSENT])
-    out = mapped.copy()
-    out[C.CUSTOMER_ID] = out[C.CUSTOMER_ID].astype("str").str.strip()
+    cols = {key: pa.Column(checks=[rule(not_blank, "must not be null or empty"), unique])}
+    cols.update({c: pa.Column(checks=chs) for c, chs in (checks or {}).items()})
+    for column in cols.values():
+        column.nullable = True  # nulls are judged by the rules, with examples
+    raise_violations(
+        pa.DataFrameSchema(cols, name=f"{what} rules"), mapped, source, names, list(names)
+    )
+    mapped[key] = mapped[key].astype("str").str.strip()
+    return mapped[[*names, *(c for c in mapped.columns if c not in names)]]
+
+
+def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
+    """customer_id (unique, non-empty) and consent (boolean), then any attribute columns."""
+    names = {
+        C.CUSTOMER_ID: spec.customer_columns["customer_id"],
+        C.CONSENT: spec.customer_columns["consent"],
+    }
+    boolean = rule(lambda s: as_bool(s).notna(), "must be boolean (true/false, yes/no, 1/0)")
+    out = _keyed_table(raw, source, names, "customer", {C.CONSENT: [boolean]})
     out[C.CONSENT] = as_bool(out[C.CONSENT]).astype(bool)
-    attrs = [c for c in out.columns if c not in (C.CUSTOMER_ID, C.CONSENT)]
-    return check_canonical(customers_schema(), out[[C.CUSTOMER_ID, C.CONSENT, *attrs]], source.path)
+    return check_canonical(customers_schema(), out, source.path)
 
 
 def normalise_items(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
     """item (unique, non-empty), then its attributes as they are."""
-    src = spec.item_columns["item"]
-    names = {C.ITEM: src}
-    if src not in raw.columns:
-        raise ContractError(
-            source.path, [Violation(label(C.ITEM, names), "required column is missing")]
-        )
-    mapped = raw.rename(columns={src: C.ITEM})
-    schema = pa.DataFrameSchema(
-        {
-            C.ITEM: pa.Column(
-                checks=[
-                    rule(not_blank, "must not be null or empty"),
-                    rule(
-                        lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
-                        "must be unique (one row per item)",
-                    ),
-                ],
-                nullable=True,
-            )
-        },
-        name="item rules",
-    )
-    raise_violations(schema, mapped, source, names, [C.ITEM])
-    out = mapped.copy()
-    out[C.ITEM] = out[C.ITEM].astype("str").str.strip()
-    attrs = [c for c in out.columns if c != C.ITEM]
-    return check_canonical(items_schema(), out[[C.ITEM, *attrs]], source.path)
+    out = _keyed_table(raw, source, {C.ITEM: spec.item_columns["item"]}, "item")
+    return check_canonical(items_schema(), out, source.path)
 
 
 # ----------------------------------------------------------------------------- the whole step
