@@ -326,11 +326,37 @@ def test_spec_rejects_inconsistent_config():
 def test_requests_schema_allows_unknown_context_and_extra_columns():
     from irm_models.data.contract import requests_schema
 
-    requests = pd.DataFrame({
-        C.CUSTOMER_ID: ["c1", "c2"],
-        C.TS: pd.to_datetime(["2025-03-01 08:00", "2025-03-01 09:00"]).astype("datetime64[ns]"),
-        "request_id": ["r1", "r2"],
-    })
+    requests = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: ["c1", "c2"],
+            C.TS: pd.to_datetime(["2025-03-01 08:00", "2025-03-01 09:00"]).astype("datetime64[ns]"),
+            "request_id": ["r1", "r2"],
+        }
+    )
     requests_schema(("store",), ("temperature",)).validate(requests)
     with pytest.raises(Exception, match="ts"):
         requests_schema().validate(requests.drop(columns=[C.TS]))
+
+
+def test_typed_parquet_columns_are_accepted():
+    """Parquet brings types: integer ids, categoricals, datetimes, floats."""
+    raw = pd.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "ts": pd.to_datetime(["2025-01-01 08:00", "2025-01-02 09:00"]).astype("datetime64[us]"),
+            "item": pd.Categorical(["latte", "tea"]),
+            "companion": pd.Categorical(["Kids", None]),
+            "t": [1.5, None],
+            "store": pd.Categorical(["x", None]),
+        }
+    )
+    out = ingest(
+        raw, spec(numeric=("t",), categorical=("store",)), Source("v.parquet", "parquet")
+    ).visits
+    assert out[C.CUSTOMER_ID].tolist() == ["1", "2"]
+    assert out[C.COMPANION].tolist() == ["kids", C.UNKNOWN]
+    assert out["store"].tolist() == ["x", C.UNKNOWN]
+    assert str(out[C.TS].dtype) == "datetime64[ns]"
+    raw.loc[1, "ts"] = pd.NaT
+    with pytest.raises(ContractError, match="row 2: ts=<empty>"):
+        ingest(raw, spec(numeric=("t",), categorical=("store",)), Source("v.parquet", "parquet"))

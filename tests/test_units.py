@@ -107,3 +107,13 @@ def test_read_table_reads_text_verbatim(tmp_path):
     assert frame.iloc[0].tolist() == ["007", "01234"]  # no number guessing
     with pytest.raises(InputError, match="unsupported format"):
         read_table(path, fmt="excel")
+
+
+def test_read_table_encoding(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_bytes("customer_id,item\nc1,caf\xe9 cr\xe8me\n".encode("latin-1"))
+    with pytest.raises(InputError, match="unreadable as csv"):
+        read_table(path)
+    assert read_table(path, encoding="latin-1").iloc[0, 1] == "café crème"
+    with pytest.raises(InputError, match="unknown text encoding"):
+        read_table(path, encoding="klingon")

@@ -44,7 +44,11 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
 
 
 def read_table(
-    path: Path, fmt: str = "auto", role: str = "input", sep: str | None = None
+    path: Path,
+    fmt: str = "auto",
+    role: str = "input",
+    sep: str | None = None,
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file; every CSV column is read as text so nothing is guessed.
 
@@ -53,6 +57,7 @@ def read_table(
         fmt: ``auto`` (by suffix), ``csv`` or ``parquet``.
         role: what the file is (``data.visits``…), named in error messages.
         sep: CSV separator; ``None`` means tab for ``.tsv`` files and comma otherwise.
+        encoding: CSV text encoding.
 
     Raises:
         InputError: missing, empty, unreadable or unsupported file.
@@ -64,13 +69,15 @@ def read_table(
         if kind == "csv":
             if sep is None:
                 sep = "\t" if ".tsv" in path.name.lower() else ","
-            frame = pd.read_csv(path, dtype=str, sep=sep, keep_default_na=True)
+            frame = pd.read_csv(path, dtype=str, sep=sep, encoding=encoding, keep_default_na=True)
         else:
             frame = pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise InputError(
             f"{path}: file is empty ({role}); expected a header row and data"
         ) from None
+    except LookupError:
+        raise InputError(f"{path}: unknown text encoding {encoding!r} ({role})") from None
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: unreadable as {kind} ({role}): {detail}") from None

@@ -27,7 +27,13 @@ def read_source(cfg: DictConfig, key: str) -> tuple[Any, Source] | tuple[None, N
         return None, None
     fmt = str(cfg.data.format)
     try:
-        frame = read_table(path, fmt, role=key, sep=cfg.data.get("csv_sep"))
+        frame = read_table(
+            path,
+            fmt,
+            role=key,
+            sep=cfg.data.get("csv_sep"),
+            encoding=str(cfg.data.get("csv_encoding") or "utf-8"),
+        )
     except InputError as exc:
         if key == "data.visits" and cfg.data.get("generated") and not path.exists():
             raise InputError(
