@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 bench: $(STAMP)
+	$(BIN)/python bench/cafe_context.py
 	$(BIN)/python bench/generate.py
 
 repro: $(STAMP)

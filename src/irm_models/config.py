@@ -81,14 +81,14 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
 
 def resolved(cfg: DictConfig, key: str) -> object:
     """Read a dotted key, turning a missing mandatory value (``???``) into a clear ConfigError."""
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
     try:
         value = OmegaConf.select(cfg, key, throw_on_missing=True)
+    except MissingMandatoryValue:
+        raise ConfigError(f"{key} is required: set it on the command line ({key}=...)") from None
     except OmegaConfBaseException as exc:
-        raise ConfigError(
-            f"{key} is required: set it on the command line ({key}=...). ({_first_line(exc)})"
-        ) from None
+        raise ConfigError(f"{key} cannot be resolved: {_first_line(exc)}") from None
     return value
 
 
