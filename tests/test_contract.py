@@ -183,6 +183,14 @@ def test_timestamps_are_made_timezone_consistent():
     assert parse_timestamps(raw.iloc[[3]], "UTC", dayfirst=True).iloc[0].month == 1
 
 
+def test_dates_without_time_are_not_mistaken_for_offsets():
+    raw = pd.Series(["2025-03-01", "2025-03-01 08:00:00.5-0100", "2025-03-01 23:30"])
+    out = parse_timestamps(raw, "Europe/Paris")
+    assert out.iloc[0] == pd.Timestamp("2025-03-01 00:00")
+    assert out.iloc[1] == pd.Timestamp("2025-03-01 10:00:00.5")  # -01:00 -> Paris (+01:00)
+    assert out.iloc[2] == pd.Timestamp("2025-03-01 23:30")
+
+
 def test_tz_aware_datetime_column_is_converted():
     raw = pd.Series(pd.to_datetime(["2025-07-01 12:00"]).tz_localize("UTC"))
     assert parse_timestamps(raw, "Europe/Berlin").iloc[0] == pd.Timestamp("2025-07-01 14:00")

@@ -30,7 +30,8 @@ from irm_models.data.contract import (
 )
 from irm_models.errors import ContractError, Violation
 
-_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"  # a trailing UTC offset makes a timestamp aware
+# A UTC offset after a time of day makes a timestamp aware ("2025-03-01" ends in "-01": not one).
+_OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
 @dataclass
