@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from irm_models.cli import main as cli_main
-from irm_models.config import compose
 
 
 @dataclass
@@ -30,16 +29,6 @@ def irm(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
-
-
-@pytest.fixture
-def cfg_in(tmp_path):
-    """Compose the config with its root in a temporary folder."""
-
-    def make(*overrides: str):
-        return compose([f"paths.root={tmp_path}", *overrides])
-
-    return make
 
 
 TINY_CAFE = ("generate.customers=120", "generate.days=60")

@@ -36,9 +36,7 @@ CHANNEL = "channel"
 WEATHER = "weather"
 TEMPERATURE = "temperature"
 
-# --- requests / outputs ---
-REQUEST_ID = "request_id"
-PROBABILITY = "probability"
+# --- rankings ---
 RANK = "rank"
 
 REQUIRED_VISIT_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, TS, ITEM)

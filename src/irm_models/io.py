@@ -130,11 +130,6 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_file(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-
-
 def write_json(obj: Any, path: Path) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")

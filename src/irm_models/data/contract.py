@@ -31,7 +31,7 @@ class Source:
     """A file being read, for error messages: its path and how to name a row in it."""
 
     path: str
-    kind: str = "csv"  # csv | parquet | frame
+    kind: str = "csv"  # csv | parquet
     role: str = "data.visits"
 
     def row(self, index: Any) -> str:
@@ -142,12 +142,21 @@ def not_blank(s: pd.Series) -> pd.Series:
     return s.notna() & (s.astype("str").str.strip() != "")
 
 
-def numeric_or_missing(s: pd.Series) -> pd.Series:
+def present() -> pa.Check:
+    """The rule every required text value keeps."""
+    return rule(not_blank, "must not be null or empty")
+
+
+def to_number(s: pd.Series) -> pd.Series:
+    """Floats from numbers or numeric text; blank and non-numeric values become NaN."""
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        return pd.Series(True, index=s.index)
-    text = s.astype("str").str.strip()
-    blank = s.isna() | (text == "")
-    return blank | pd.to_numeric(text.where(~blank), errors="coerce").notna()
+        return s.astype("float64")
+    text = s.astype("str").str.strip().where(not_blank(s))
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def numeric_or_missing(s: pd.Series) -> pd.Series:
+    return ~not_blank(s) | to_number(s).notna()
 
 
 BOOL_TEXT = {

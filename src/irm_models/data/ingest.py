@@ -15,6 +15,7 @@ import pandera.pandas as pa
 
 from irm_models import columns as C
 from irm_models.data.contract import (
+    MAX_EXAMPLES,
     DataSpec,
     Source,
     as_bool,
@@ -24,8 +25,10 @@ from irm_models.data.contract import (
     label,
     not_blank,
     numeric_or_missing,
+    present,
     raise_violations,
     rule,
+    to_number,
     visits_schema,
 )
 from irm_models.errors import ContractError, Violation
@@ -132,13 +135,11 @@ def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFr
         lambda s: ts.isna() | (ts <= spec.as_of), f"must not be after data.as_of ({spec.as_of})"
     )
     cols = {
-        C.CUSTOMER_ID: pa.Column(
-            checks=[rule(not_blank, "must not be null or empty")], nullable=True
-        ),
-        C.ITEM: pa.Column(checks=[rule(not_blank, "must not be null or empty")], nullable=True),
+        C.CUSTOMER_ID: pa.Column(checks=[present()], nullable=True),
+        C.ITEM: pa.Column(checks=[present()], nullable=True),
         C.TS: pa.Column(
             checks=[
-                rule(not_blank, "must not be null or empty"),
+                present(),
                 parseable,
                 *([after] if spec.as_of is not None else []),
             ],
@@ -208,12 +209,7 @@ def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     for name in spec.categorical:
         out[name] = _category(mapped[name], lower=False)
     for name in spec.numeric:
-        out[name] = pd.to_numeric(
-            mapped[name].astype("str").str.strip().replace("", np.nan)
-            if not pd.api.types.is_numeric_dtype(mapped[name])
-            else mapped[name],
-            errors="coerce",
-        ).astype("float64")
+        out[name] = to_number(mapped[name])
     return out[[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM, *C.CORE_CONTEXT, *spec.context]]
 
 
@@ -247,7 +243,7 @@ def _keyed_table(
         lambda s: ~s.astype("str").str.strip().duplicated(keep=False) | s.isna(),
         f"must be unique (one row per {what})",
     )
-    cols = {key: pa.Column(checks=[rule(not_blank, "must not be null or empty"), unique])}
+    cols = {key: pa.Column(checks=[present(), unique])}
     cols.update({c: pa.Column(checks=chs) for c, chs in (checks or {}).items()})
     for column in cols.values():
         column.nullable = True  # nulls are judged by the rules, with examples
@@ -310,7 +306,6 @@ def ingest(
     duplicated = raw_visits.duplicated(keep="first").to_numpy()
     visits = normalise_visits(mapped.loc[~duplicated], spec, source)
     dropped: dict[str, int] = {"exact_duplicate_rows": int(duplicated.sum())}
-    duplicate_examples = [source.row(i) for i in raw_visits.index[duplicated][:5]]
 
     excluded_customers = 0
     if customers is not None:
@@ -327,8 +322,6 @@ def ingest(
         excluded_customers = int(in_visits[drop].nunique())
         visits = visits.loc[~drop]
 
-    visits = visits.sort_values([C.TS, C.VISIT_ID, C.ITEM], kind="stable").reset_index(drop=True)
-    visits = check_canonical(visits_schema(spec.categorical, spec.numeric), visits, source.path)
     if visits.empty:
         raise ContractError(
             source.path,
@@ -339,6 +332,8 @@ def ingest(
                 )
             ],
         )
+    visits = visits.sort_values([C.TS, C.VISIT_ID, C.ITEM], kind="stable").reset_index(drop=True)
+    visits = check_canonical(visits_schema(spec.categorical, spec.numeric), visits, source.path)
     report = _report(
         visits,
         spec,
@@ -348,7 +343,9 @@ def ingest(
         items=items,
         visit_id_given=C.VISIT_ID in mapped.columns,
     )
-    report["duplicate_examples"] = duplicate_examples
+    report["duplicate_examples"] = [
+        source.row(i) for i in raw_visits.index[duplicated][:MAX_EXAMPLES]
+    ]
     return Ingested(visits=visits, customers=customers, items=items, report=report)
 
 

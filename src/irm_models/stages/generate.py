@@ -58,7 +58,7 @@ class _Sink:
             self.writer.close()
 
 
-def _visits_schema(spec: CafeSpec) -> pa.Schema:
+def _visits_schema() -> pa.Schema:
     text = pa.string()
     return pa.schema(
         [
@@ -92,7 +92,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     new_customers = 0
     with atomic_dir(out_dir) as tmp:
         sinks = {
-            "visits": _Sink(tmp / f"visits.{fmt}", fmt, _visits_schema(spec)),
+            "visits": _Sink(tmp / f"visits.{fmt}", fmt, _visits_schema()),
             "customers": _Sink(tmp / f"customers.{fmt}", fmt),
             "truth": _Sink(tmp / "truth_customers.parquet", "parquet"),
             "oracle": _Sink(tmp / "oracle.parquet", "parquet", oracle_schema),
