@@ -29,7 +29,7 @@ def test_every_dvc_stage_is_an_irm_stage_with_existing_deps():
         produced = {
             o if isinstance(o, str) else next(iter(o))
             for s in stages().values()
-            for o in s.get("outs", [])
+            for o in [*s.get("outs", []), *s.get("metrics", [])]
         }
         for dep in stage["deps"]:
             assert (ROOT / dep).exists() or dep in produced, f"{name}: {dep}"
@@ -76,6 +76,7 @@ def test_dvc_repro_in_a_fresh_clone_then_nothing_to_do(tmp_path):
     run(str(BIN / "dvc"), "repro")
     assert (repo / "data/interim/visits.parquet").is_file()
     assert (repo / "reports/ingest.json").is_file()
+    assert (repo / "reports/metrics.json").is_file() and (repo / "mlflow.db").is_file()
     again = run(str(BIN / "dvc"), "repro")
     assert "up to date" in again
     assert "changed" not in run(str(BIN / "dvc"), "status")

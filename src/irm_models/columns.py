@@ -36,8 +36,13 @@ CHANNEL = "channel"
 WEATHER = "weather"
 TEMPERATURE = "temperature"
 
-# --- rankings ---
+# --- requests, pair tables and rankings ---
+REQUEST_ID = "request_id"  # one prediction request (in training: a visit of the target window)
+LABEL = "label"  # 1 when the pair's item is in the request's basket
+PROBABILITY = "probability"
 RANK = "rank"
+# Pair-table columns that identify a row and are never model inputs.
+PAIR_ID_COLUMNS: tuple[str, ...] = (REQUEST_ID, CUSTOMER_ID, TS)
 
 REQUIRED_VISIT_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, TS, ITEM)
 OPTIONAL_VISIT_COLUMNS: tuple[str, ...] = (VISIT_ID, COMPANION, INTENT)

@@ -6,10 +6,16 @@ A *ranking* is a frame with one row per (request, item) and a ``rank`` (1 = firs
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
 from irm_models.errors import IrmError
+from irm_models.metrics import bootstrap_lift, handover_threshold, per_request, summarize
 
 
 def _require(frame: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
@@ -77,3 +83,131 @@ def rank_from_scores(scores: pd.DataFrame, request: str = C.VISIT_ID) -> pd.Data
     )
     long[C.RANK] = long.groupby(request)["score"].rank(method="first", ascending=False)
     return long.astype({C.RANK: "int64"})
+
+
+# ----------------------------------------------------------------------------- model comparison
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """``conf/evaluate/*.yaml``."""
+
+    handover_precision: float = 0.9
+    ece_bins: int = 10
+    bootstrap: int = 1000
+    by_context: tuple[str, ...] = (C.COMPANION, C.INTENT, C.DAYPART)
+    baseline_context: tuple[str, ...] = (C.COMPANION, C.INTENT)
+
+    @classmethod
+    def from_config(cls, evaluate: Any) -> EvalSettings:
+        values = dict(evaluate)
+        if not 0 < float(values.get("handover_precision", 0.9)) <= 1:
+            raise IrmError("evaluate.handover_precision must be in (0, 1]")
+        return cls(
+            handover_precision=float(values.get("handover_precision", 0.9)),
+            ece_bins=int(values.get("ece_bins", 10)),
+            bootstrap=int(values.get("bootstrap", 1000)),
+            by_context=tuple(str(c) for c in values.get("by_context", ())),
+            baseline_context=tuple(str(c) for c in values.get("baseline_context", ())),
+        )
+
+
+# A request is "new" when its customer had no visit before the cutoff.
+CUSTOMER_HISTORY = "customer_history"
+
+
+def request_context(pairs: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
+    """One row per request: its customer, the context columns ``dims`` and new/returning."""
+    first = pairs.drop_duplicates(C.REQUEST_ID).set_index(C.REQUEST_ID)
+    out = first[[C.CUSTOMER_ID, *dims]].astype({d: str for d in dims})
+    out[CUSTOMER_HISTORY] = np.where(first["cust_visits"].to_numpy() > 0, "returning", "new")
+    return out
+
+
+def missed_orders(pairs: pd.DataFrame, orders: pd.DataFrame) -> dict[Any, int]:
+    """Ordered lines per request that are not among its candidate pairs."""
+    cand = pd.MultiIndex.from_arrays([pairs[C.REQUEST_ID].astype(str), pairs[C.ITEM].astype(str)])
+    lines = pd.MultiIndex.from_arrays([orders[C.REQUEST_ID], orders[C.ITEM]])
+    out = orders.loc[~lines.isin(cand), C.REQUEST_ID]
+    return out.value_counts().to_dict()
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN becomes null."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class Comparison:
+    report: dict[str, Any]  # the shape of reports/metrics.json
+    thresholds: dict[str, float | None]  # hand-over threshold per model (from validation)
+    requests: dict[str, pd.DataFrame]  # per-request test rows per model (for plots)
+
+
+def compare_models(
+    scored_valid: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    scored_test: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    missed_valid: Mapping[Any, int],
+    missed_test: Mapping[Any, int],
+    settings: EvalSettings,
+    baselines: Sequence[str],
+    model: str = "lightgbm",
+    seed: int = 0,
+) -> Comparison:
+    """Every model's metrics on the test window, with choices (hand-over thresholds, which
+    baseline is best) made on the validation window only.
+
+    ``scored_*`` map a model name to (probability, ranking score) per pair of ``valid``/``test``.
+    """
+    req_valid = {
+        name: per_request(valid[C.REQUEST_ID], valid[C.LABEL], p, s, missed_valid)
+        for name, (p, s) in scored_valid.items()
+    }
+    req_test = {
+        name: per_request(test[C.REQUEST_ID], test[C.LABEL], p, s, missed_test)
+        for name, (p, s) in scored_test.items()
+    }
+    thresholds = {
+        name: handover_threshold(r["top_prob"], r["hit1"], settings.handover_precision)
+        for name, r in req_valid.items()
+    }
+    models = {
+        name: summarize(r, thresholds[name], settings.ece_bins) for name, r in req_test.items()
+    }
+    valid_hit = {b: float(req_valid[b]["hit1"].mean()) for b in baselines}
+    best = max(valid_hit, key=valid_hit.get)
+    ctx = request_context(test, settings.by_context).loc[req_test[model].index]
+    lift = bootstrap_lift(
+        req_test[model]["hit1"].to_numpy(),
+        req_test[best]["hit1"].reindex(ctx.index).to_numpy(),
+        ctx[C.CUSTOMER_ID].to_numpy(),
+        settings.bootstrap,
+        seed,
+    )
+    by_context: dict[str, Any] = {}
+    for dim in (*settings.by_context, CUSTOMER_HISTORY):
+        by_context[dim] = {}
+        for level in sorted(ctx[dim].unique()):
+            ids = ctx.index[ctx[dim].to_numpy() == level]
+            by_context[dim][level] = {
+                name: summarize(r.loc[ids], thresholds[name], settings.ece_bins)
+                for name, r in req_test.items()
+            }
+    report = {
+        "window": {},
+        "n_test_visits": len(req_test[model]),
+        "models": models,
+        "best_baseline": best,
+        "lift_hit@1": lift,
+        "candidate_recall": float("nan"),
+        "by_context": by_context,
+    }
+    return Comparison(_clean(report), thresholds, req_test)

@@ -36,10 +36,22 @@ STAGES: dict[str, Stage] = {
             ("data", "paths"),
         ),
         Stage(
+            "features",
+            "build the pair tables of every time window into data/features/",
+            "irm_models.stages.features",
+            ("data", "features", "split", "paths"),
+        ),
+        Stage(
+            "train",
+            "fit the LightGBM ranker, compare it with the baselines, log it to MLflow",
+            "irm_models.stages.train",
+            ("seed", "model", "evaluate", "mlflow", "paths"),
+        ),
+        Stage(
             "run",
-            "the main job: generate (built-in café only), then ingest",
+            "the main job: generate (built-in café only), ingest, features, train",
             "irm_models.stages.run",
-            ("seed", "data", "generate", "paths"),
+            ("seed", "data", "generate", "features", "split", "model", "evaluate", "paths"),
         ),
     )
 }

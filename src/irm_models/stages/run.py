@@ -1,6 +1,7 @@
-"""`irm run`: the main job. Generates the built-in café when ``data`` is the café, then ingests.
+"""`irm run`: the main job. Generates the built-in café when ``data`` is the café, then ingests,
+builds features and trains.
 
-Later stages (features, train, register, score) join this chain as they land.
+Later stages (register, score) join this chain as they land.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from irm_models.stages import STAGES
 
 def chain(cfg: DictConfig) -> list[str]:
     steps = ["generate"] if cfg.data.get("generated") else []
-    return [*steps, "ingest"]
+    return [*steps, "ingest", "features", "train"]
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:

@@ -1,0 +1,156 @@
+"""Ranking and calibration metrics, as pure functions over scored pairs.
+
+A model's output for a request is a probability per candidate item: P(the item is in the basket).
+Everything is computed in two steps: :func:`per_request` reduces the scored pairs to one row per
+request (top-1 probability, hits, reciprocal rank, log-loss sum), and :func:`summarize` aggregates
+any subset of those rows, so the same numbers come out overall, per context slice and per bootstrap
+resample. For a basket, a hit is any ordered item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+EPS = 1e-6
+METRICS: tuple[str, ...] = (
+    "hit@1",
+    "hit@3",
+    "mrr",
+    "log_loss",
+    "ece",
+    "handover_rate",
+    "handover_precision",
+)
+
+
+def per_request(
+    request: np.ndarray | pd.Series,
+    label: np.ndarray | pd.Series,
+    prob: np.ndarray | pd.Series,
+    score: np.ndarray | pd.Series | None = None,
+    missed: Mapping[Any, int] | None = None,
+) -> pd.DataFrame:
+    """One row per request (in order of first appearance).
+
+    Args:
+        request: the request of each pair.
+        label: 1 when the pair's item was ordered.
+        prob: the model's probability for the pair (NaN counts as 0).
+        score: what ranks the pairs within a request (default ``prob``); ties keep pair order.
+        missed: ordered items per request that are not among its pairs; each adds a miss to the
+            log loss at probability ``EPS``.
+
+    Returns:
+        columns ``top_prob``, ``hit1``, ``hit3``, ``rr`` (1/rank of the first ordered item, 0 if
+        none), ``ll`` (sum of binary cross-entropies) and ``n`` (pairs, missed ones included).
+    """
+    code, uniques = pd.factorize(np.asarray(request))
+    y = np.asarray(label, dtype=float)
+    p = np.clip(np.nan_to_num(np.asarray(prob, dtype=float), nan=0.0), EPS, 1 - EPS)
+    s = p if score is None else np.nan_to_num(np.asarray(score, dtype=float), nan=-np.inf)
+    n_req = len(uniques)
+    order = np.lexsort((np.arange(len(code)), -s, code))
+    c, y_o = code[order], y[order]
+    size = np.bincount(c, minlength=n_req)
+    first = np.concatenate([[0], np.cumsum(size)[:-1]])
+    rank = np.arange(len(c)) - first[c] + 1
+    best = np.full(n_req, np.inf)
+    np.minimum.at(best, c[y_o > 0], rank[y_o > 0])
+    ll = np.bincount(code, weights=-(y * np.log(p) + (1 - y) * np.log(1 - p)), minlength=n_req)
+    n = size.astype(float)
+    if missed:
+        extra = pd.Series(missed).reindex(uniques).fillna(0).to_numpy(dtype=float)
+        ll, n = ll - extra * np.log(EPS), n + extra
+    top = p[order][first] if len(c) else np.array([])
+    return pd.DataFrame(
+        {
+            "top_prob": top,
+            "hit1": best <= 1,
+            "hit3": best <= 3,
+            "rr": np.where(np.isfinite(best), 1.0 / best, 0.0),
+            "ll": ll,
+            "n": n,
+        },
+        index=pd.Index(uniques, name="request_id"),
+    )
+
+
+def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of top-1 predictions over equal-width probability bins."""
+    conf, hit = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
+    if len(conf) == 0:
+        return float("nan")
+    b = np.minimum((conf * bins).astype(int), bins - 1)
+    count = np.bincount(b, minlength=bins)
+    gap = np.abs(
+        np.bincount(b, weights=hit, minlength=bins) - np.bincount(b, weights=conf, minlength=bins)
+    )
+    return float(gap.sum() / count.sum())
+
+
+def handover_threshold(top_prob: np.ndarray, hit1: np.ndarray, precision: float) -> float | None:
+    """The lowest top-1 probability ``t`` such that requests with ``top_prob >= t`` are right at
+    least ``precision`` of the time (so the most visits get their cup handed over); ``None`` when
+    no threshold reaches it."""
+    p, h = np.asarray(top_prob, dtype=float), np.asarray(hit1, dtype=float)
+    order = np.argsort(-p, kind="stable")
+    p, h = p[order], h[order]
+    k = np.arange(1, len(p) + 1)
+    prec = np.cumsum(h) / k
+    # only cut between different probabilities: {p >= t} must be exactly the first k requests
+    boundary = np.append(p[1:] < p[:-1], True) if len(p) else np.array([], dtype=bool)
+    ok = np.flatnonzero(boundary & (prec >= precision - 1e-12))
+    return float(p[ok[-1]]) if len(ok) else None
+
+
+def summarize(req: pd.DataFrame, threshold: float | None, bins: int = 10) -> dict[str, float]:
+    """The metrics of a set of requests (rows of :func:`per_request`)."""
+    if req.empty:
+        return dict.fromkeys(METRICS, float("nan"))
+    handed = (
+        req["top_prob"].to_numpy() >= threshold
+        if threshold is not None
+        else np.zeros(len(req), dtype=bool)
+    )
+    return {
+        "hit@1": float(req["hit1"].mean()),
+        "hit@3": float(req["hit3"].mean()),
+        "mrr": float(req["rr"].mean()),
+        "log_loss": float(req["ll"].sum() / req["n"].sum()),
+        "ece": ece(req["top_prob"].to_numpy(), req["hit1"].to_numpy(), bins),
+        "handover_rate": float(handed.mean()),
+        "handover_precision": float(req["hit1"].to_numpy()[handed].mean())
+        if handed.any()
+        else float("nan"),
+    }
+
+
+def bootstrap_lift(
+    hit_model: np.ndarray,
+    hit_base: np.ndarray,
+    customer: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    chunk: int = 100,
+) -> dict[str, Any]:
+    """Lift of hit@1 (model minus baseline) with a 95% percentile CI, resampling customers (all
+    of a customer's requests move together, since they are not independent)."""
+    code, uniques = pd.factorize(np.asarray(customer))
+    n_c = len(uniques)
+    hm = np.bincount(code, weights=np.asarray(hit_model, dtype=float), minlength=n_c)
+    hb = np.bincount(code, weights=np.asarray(hit_base, dtype=float), minlength=n_c)
+    n = np.bincount(code, minlength=n_c).astype(float)
+    value = float((hm.sum() - hb.sum()) / n.sum())
+    rng = np.random.default_rng(seed)
+    lifts = []
+    for start in range(0, n_boot, chunk):
+        rows = min(chunk, n_boot - start)
+        idx = rng.integers(0, n_c, (rows, n_c))
+        lifts.append((hm[idx].sum(1) - hb[idx].sum(1)) / n[idx].sum(1))
+    draws = np.concatenate(lifts) if lifts else np.array([value])
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return {"value": value, "ci95": [float(lo), float(hi)]}

@@ -1,0 +1,74 @@
+"""Time windows for training and evaluation, as fractions of the data's own time span."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from irm_models import columns as C
+from irm_models.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Window:
+    """Requests are the visits in (cutoff, end]; history is everything at or before cutoff."""
+
+    name: str  # train_1.., valid, test
+    cutoff: pd.Timestamp
+    end: pd.Timestamp
+
+    def target(self, visits: pd.DataFrame) -> pd.DataFrame:
+        """Every line of the visits that start inside the window (a basket is never split)."""
+        start = visits.groupby(C.VISIT_ID, sort=False)[C.TS].transform("min")
+        return visits.loc[(start > self.cutoff) & (start <= self.end)]
+
+    def as_dict(self) -> dict[str, str]:
+        return {"cutoff": str(self.cutoff), "end": str(self.end)}
+
+
+def _fraction_pair(value: Any, key: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"split.{key} must be [start, end] fractions (got {value!r})") from None
+    if not 0 <= lo < hi <= 1:
+        raise ConfigError(f"split.{key} must satisfy 0 <= start < end <= 1 (got [{lo}, {hi}])")
+    return lo, hi
+
+
+def windows(split: Any, visits: pd.DataFrame) -> list[Window]:
+    """The training windows, then ``valid`` and ``test``, from ``split`` config and the data.
+
+    Raises:
+        ConfigError: fractions out of range, or windows that overlap the next stage's window.
+    """
+    cutoffs: Sequence[float] = [float(c) for c in split.train_cutoffs]
+    horizon = float(split.horizon)
+    valid, test = _fraction_pair(split.valid, "valid"), _fraction_pair(split.test, "test")
+    if not cutoffs:
+        raise ConfigError("split.train_cutoffs must list at least one cutoff")
+    if horizon <= 0:
+        raise ConfigError(f"split.horizon must be > 0 (got {horizon})")
+    late = [c for c in cutoffs if c <= 0 or c + horizon > valid[0] + 1e-9]
+    if late:
+        raise ConfigError(
+            f"split.train_cutoffs {late}: each training window (cutoff, cutoff + horizon "
+            f"{horizon}] must lie in (0, valid start {valid[0]}]"
+        )
+    if valid[1] > test[0] + 1e-9:
+        raise ConfigError(f"split.valid {list(valid)} must end before split.test {list(test)}")
+
+    start, stop = visits[C.TS].min(), visits[C.TS].max()
+    span = stop - start
+
+    def at(fraction: float) -> pd.Timestamp:
+        return stop if fraction >= 1 else start + span * fraction
+
+    out = [
+        Window(f"train_{i}", at(c), at(c + horizon)) for i, c in enumerate(sorted(cutoffs), 1)
+    ]
+    out += [Window("valid", at(valid[0]), at(valid[1])), Window("test", at(test[0]), at(test[1]))]
+    return out

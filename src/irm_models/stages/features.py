@@ -1,0 +1,117 @@
+"""`irm features`: pair tables for every time window, built by the one feature builder.
+
+Reads ``<interim_dir>/visits.parquet`` (+ ``items.parquet`` when ingested) and writes, all or
+nothing, ``<features_dir>/{train,valid,test}.parquet`` (the labelled pair tables, training windows
+stacked in order), ``<features_dir>/{valid,test}_orders.parquet`` (every ordered line of those
+windows, ``request_id`` + ``item``, candidates or not) and ``<reports_dir>/features.json``
+(windows, sizes, candidate recall).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig
+from rich.console import Console
+
+from irm_models import columns as C
+from irm_models.config import path_of
+from irm_models.errors import InputError
+from irm_models.features import (
+    FeatureSpec,
+    attach_labels,
+    build_features,
+    candidate_recall,
+    requests_from_visits,
+)
+from irm_models.io import atomic_dir, write_json
+from irm_models.reporting import progress, summary_table
+from irm_models.splits import Window, windows
+
+SPLITS = ("train", "valid", "test")
+
+
+def read_interim(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    interim: Path = path_of(cfg, "paths.interim_dir")
+    visits_path = interim / "visits.parquet"
+    if not visits_path.exists():
+        raise InputError(f"{visits_path}: not found; run `irm ingest` (or `irm run`) first")
+    items_path = interim / "items.parquet"
+    items = pd.read_parquet(items_path) if items_path.exists() else None
+    return pd.read_parquet(visits_path), items
+
+
+def window_pairs(
+    visits: pd.DataFrame, window: Window, spec: FeatureSpec, items: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The labelled pair table of one window, its ordered lines, and its report entry."""
+    target = window.target(visits)
+    if target.empty:
+        raise InputError(
+            f"window {window.name} ({window.cutoff} .. {window.end}) holds no visits; the data's "
+            "time span is too short or too sparse for the split fractions in conf/split/"
+        )
+    pairs = build_features(visits, requests_from_visits(target), spec, window.cutoff, items)
+    pairs[C.LABEL] = attach_labels(pairs, target)
+    orders = (
+        target[[C.VISIT_ID, C.ITEM]]
+        .drop_duplicates()
+        .rename(columns={C.VISIT_ID: C.REQUEST_ID})
+        .astype(str)
+        .reset_index(drop=True)
+    )
+    report = {
+        **window.as_dict(),
+        "requests": int(target[C.VISIT_ID].nunique()),
+        "pairs": len(pairs),
+        "candidate_recall": candidate_recall(pairs, target),
+    }
+    return pairs, orders, report
+
+
+def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+    visits, items = read_interim(cfg)
+    spec = FeatureSpec.from_config(cfg)
+    plan = windows(cfg.split, visits)
+    tables: dict[str, list[pd.DataFrame]] = {s: [] for s in SPLITS}
+    orders: dict[str, list[pd.DataFrame]] = {s: [] for s in SPLITS}
+    report: dict[str, Any] = {"windows": {}}
+    with progress(console) as bar:
+        task = bar.add_task("features", total=len(plan))
+        for window in plan:
+            pairs, lines, entry = window_pairs(visits, window, spec, items)
+            split = window.name.split("_")[0]
+            tables[split].append(pairs)
+            orders[split].append(lines)
+            report["windows"][window.name] = entry
+            bar.advance(task)
+
+    out: Path = path_of(cfg, "paths.features_dir")
+    with atomic_dir(out) as tmp:
+        for split, parts in tables.items():
+            if split != "train":
+                lines = pd.concat(orders[split], ignore_index=True)
+                lines.to_parquet(tmp / f"{split}_orders.parquet", index=False)
+            pd.concat(parts, ignore_index=True).to_parquet(tmp / f"{split}.parquet", index=False)
+    test = report["windows"]["test"]
+    report["candidate_recall"] = test["candidate_recall"]
+    report["features"] = len(tables["test"][0].columns)
+    write_json(report, path_of(cfg, "paths.reports_dir") / "features.json")
+
+    console.print(
+        summary_table(
+            "features",
+            {
+                **{
+                    name: f"{w['cutoff']} .. {w['end']}: {w['requests']:,} requests, "
+                    f"{w['pairs']:,} pairs, candidate recall {w['candidate_recall']:.3f}"
+                    for name, w in report["windows"].items()
+                },
+                "columns": report["features"],
+                "written to": str(out),
+            },
+        )
+    )
+    return report

@@ -1,0 +1,173 @@
+"""`irm train`: fit the LightGBM ranker, measure it beside the baselines, track it in MLflow.
+
+Reads ``<features_dir>/`` (written by `irm features`). Choices are made on the validation window
+(early stopping, calibration, hand-over thresholds, which baseline is best); the test window is only
+reported. Writes ``<reports_dir>/metrics.json`` and one MLflow run holding the config, the metrics,
+plots, feature importance and the model.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from irm_models import columns as C
+from irm_models import plots
+from irm_models.config import path_of
+from irm_models.errors import InputError
+from irm_models.evaluation import Comparison, EvalSettings, compare_models, missed_orders
+from irm_models.io import write_json
+from irm_models.metrics import METRICS
+from irm_models.models.baselines import BASELINES, baseline_probability, oracle_probability
+from irm_models.models.ranker import RankerSettings, importance, train_ranker
+from irm_models.tracking import stage_run
+
+MODEL = "lightgbm"
+HEADERS = {"handover_rate": "hand-over", "handover_precision": "precision", "log_loss": "logloss"}
+
+
+def read_features(cfg: DictConfig) -> dict[str, pd.DataFrame]:
+    folder: Path = path_of(cfg, "paths.features_dir")
+    names = ("train", "valid", "test", "valid_orders", "test_orders")
+    missing = [n for n in names if not (folder / f"{n}.parquet").exists()]
+    if missing:
+        raise InputError(
+            f"{folder}: missing {', '.join(m + '.parquet' for m in missing)}; run "
+            "`irm features` (or `irm run`) first"
+        )
+    return {n: pd.read_parquet(folder / f"{n}.parquet") for n in names}
+
+
+def read_oracle(cfg: DictConfig) -> pd.DataFrame | None:
+    path = path_of(cfg, "data.oracle") if cfg.data.get("oracle") else None
+    return pd.read_parquet(path) if path is not None and path.exists() else None
+
+
+def score_all(
+    ranker: Any, pairs: pd.DataFrame, settings: EvalSettings, oracle: pd.DataFrame | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(probability, ranking score) per pair for the model, every baseline and the oracle."""
+    scored = {MODEL: ranker.predict(pairs)}
+    for name in BASELINES:
+        p = baseline_probability(name, pairs, settings.baseline_context)
+        scored[name] = (p, p)
+    if oracle is not None:
+        q = oracle_probability(pairs, oracle)
+        if q is not None:
+            scored["oracle"] = (q, q)
+    return scored
+
+
+def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+    data = read_features(cfg)
+    settings = RankerSettings.from_config(cfg.model)
+    evaluate = EvalSettings.from_config(cfg.evaluate)
+    oracle = read_oracle(cfg)
+    features_report = _read_json(path_of(cfg, "paths.reports_dir") / "features.json")
+
+    with stage_run(cfg, "train") as mlflow:
+        with console.status(f"training LightGBM on {len(data['train']):,} pairs"):
+            ranker = train_ranker(data["train"], data["valid"], settings, int(cfg.seed))
+        comparison = compare_models(
+            score_all(ranker, data["valid"], evaluate, oracle),
+            score_all(ranker, data["test"], evaluate, oracle),
+            data["valid"],
+            data["test"],
+            missed_orders(data["valid"], data["valid_orders"]),
+            missed_orders(data["test"], data["test_orders"]),
+            evaluate,
+            BASELINES,
+            MODEL,
+            int(cfg.seed),
+        )
+        report = comparison.report
+        windows = features_report.get("windows", {})
+        report["window"] = {
+            "train": {k: v for k, v in windows.items() if k.startswith("train")},
+            "valid": windows.get("valid"),
+            "test": windows.get("test"),
+        }
+        report["candidate_recall"] = features_report.get("candidate_recall")
+        ranker.meta.update(
+            handover_threshold=comparison.thresholds[MODEL],
+            windows=report["window"],
+            best_iteration=ranker.best_iteration,
+        )
+        metrics_path = path_of(cfg, "paths.reports_dir") / "metrics.json"
+        write_json(report, metrics_path)
+        _log(mlflow, ranker, comparison, data["test"], metrics_path)
+        run_id = mlflow.active_run().info.run_id
+
+    wide = Console(width=max(console.width, 100), highlight=False, file=console.file)
+    wide.print(metrics_table(report))  # a table this wide wraps unreadably at 80 columns
+    console.print(
+        f"best baseline (chosen on validation): [bold]{report['best_baseline']}[/]; lift of hit@1 "
+        f"{_pts(report['lift_hit@1']['value'])} (95% CI {_pts(report['lift_hit@1']['ci95'][0])} "
+        f"to {_pts(report['lift_hit@1']['ci95'][1])}); candidate recall "
+        f"{report['candidate_recall']:.3f}; MLflow run {run_id}"
+    )
+    return report
+
+
+def _pts(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:+.1f} pts"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def metrics_table(report: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"test window: {report['n_test_visits']:,} visits (* best baseline)",
+        title_justify="left",
+    )
+    table.add_column("model", style="bold", no_wrap=True)
+    for m in METRICS:
+        table.add_column(HEADERS.get(m, m), justify="right", no_wrap=True)
+    for name, values in report["models"].items():
+        cells = ["–" if values[m] is None else f"{values[m]:.3f}" for m in METRICS]
+        table.add_row(f"{name} *" if name == report["best_baseline"] else name, *cells)
+    return table
+
+
+def _log(mlflow: Any, ranker: Any, comparison: Comparison, test: pd.DataFrame, metrics_path: Path):
+    from irm_models.models.pyfunc import log_model
+
+    report = comparison.report
+    metrics = {
+        f"{name}.{key.replace('@', '_at_')}": value
+        for name, values in report["models"].items()
+        for key, value in values.items()
+        if value is not None
+    }
+    metrics["lift_hit_at_1"] = report["lift_hit@1"]["value"]
+    metrics["lift_hit_at_1.ci95_low"] = report["lift_hit@1"]["ci95"][0]
+    metrics["lift_hit_at_1.ci95_high"] = report["lift_hit@1"]["ci95"][1]
+    if report["candidate_recall"] is not None:
+        metrics["candidate_recall"] = report["candidate_recall"]
+    metrics["best_iteration"] = ranker.best_iteration
+    mlflow.log_metrics(metrics)
+    mlflow.set_tag("best_baseline", report["best_baseline"])
+    mlflow.log_artifact(str(metrics_path))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        table = importance(ranker)
+        table.to_csv(folder / "feature_importance.csv", index=False)
+        plots.importance(table, folder / "feature_importance.png")
+        plots.calibration(comparison.requests, folder / "calibration.png")
+        shown = [MODEL, report["best_baseline"], "crm_favourite"]
+        shown += ["oracle"] if "oracle" in report["models"] else []
+        plots.hit_by_context(report["by_context"], list(dict.fromkeys(shown)), folder / "hit_by_context.png")
+        for name in ("feature_importance.csv", "feature_importance.png", "calibration.png", "hit_by_context.png"):
+            mlflow.log_artifact(str(folder / name), artifact_path="plots" if name.endswith(".png") else None)
+        example = test.drop_duplicates(C.REQUEST_ID).head(2)[[C.REQUEST_ID]].merge(test)
+        log_model(mlflow, ranker, folder / "ranker", example)

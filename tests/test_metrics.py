@@ -1,0 +1,110 @@
+"""Metric functions on tiny hand-computed frames."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from irm_models.metrics import (
+    bootstrap_lift,
+    ece,
+    handover_threshold,
+    per_request,
+    summarize,
+)
+
+# Three requests, three candidates each. r1 ordered b (a basket of one), r2 ordered a and c
+# (a basket of two), r3 ordered nothing among its candidates.
+PAIRS = pd.DataFrame(
+    {
+        "request_id": ["r1"] * 3 + ["r2"] * 3 + ["r3"] * 3,
+        "item": list("abc") * 3,
+        "label": [0, 1, 0, 1, 0, 1, 0, 0, 0],
+        "prob": [0.6, 0.3, 0.1, 0.2, 0.5, 0.4, 0.7, 0.2, 0.1],
+    }
+)
+
+
+def _req(missed=None):
+    return per_request(PAIRS["request_id"], PAIRS["label"], PAIRS["prob"], missed=missed)
+
+
+def test_per_request_by_hand():
+    r = _req()
+    assert list(r.index) == ["r1", "r2", "r3"]
+    # r1: ranks a(.6) b(.3) c(.1) -> b at 2; r2: b(.5) c(.4) a(.2) -> first hit c at 2; r3: none
+    assert r["hit1"].tolist() == [False, False, False]
+    assert r["hit3"].tolist() == [True, True, False]
+    assert r["rr"].tolist() == [0.5, 0.5, 0.0]
+    assert r["top_prob"].tolist() == [0.6, 0.5, 0.7]
+    expected_r1 = -(math.log(0.4) + math.log(0.3) + math.log(0.9))
+    assert r.loc["r1", "ll"] == pytest.approx(expected_r1)
+    assert r["n"].tolist() == [3, 3, 3]
+
+
+def test_a_basket_hit_is_any_ordered_item():
+    r = per_request(["v", "v", "v"], [1, 0, 1], [0.2, 0.5, 0.3])
+    # ranks: b(.5) c(.3) a(.2): first ordered item c at rank 2
+    assert not r["hit1"].iloc[0] and r["hit3"].iloc[0] and r["rr"].iloc[0] == 0.5
+
+
+def test_score_ranks_and_ties_keep_pair_order():
+    r = per_request(["v", "v"], [0, 1], [0.5, 0.5])  # tie: the first pair ranks first
+    assert r["rr"].iloc[0] == 0.5
+    r = per_request(["v", "v"], [0, 1], [0.5, 0.5], score=[0.0, 1.0])
+    assert r["hit1"].iloc[0]
+
+
+def test_missed_orders_count_in_log_loss():
+    r = _req(missed={"r3": 1})
+    assert r.loc["r3", "n"] == 4
+    assert r.loc["r3", "ll"] == pytest.approx(_req().loc["r3", "ll"] - math.log(1e-6))
+
+
+def test_ece_by_hand():
+    # bins of width .1: {0.95, 0.95} -> bin 9: conf .95, acc .5; {0.25} -> bin 2: conf .25, acc 1
+    conf, hit = np.array([0.95, 0.95, 0.25]), np.array([1, 0, 1])
+    assert ece(conf, hit) == pytest.approx((2 * 0.45 + 1 * 0.75) / 3)
+    assert ece(np.array([1.0]), np.array([1])) == 0.0  # p = 1 falls in the last bin
+
+
+def test_handover_threshold_lowest_with_precision():
+    top = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    hit = np.array([1, 1, 0, 1, 0])
+    # precision of the top k: 1, 1, 2/3, 3/4, 3/5
+    assert handover_threshold(top, hit, 0.75) == 0.6
+    assert handover_threshold(top, hit, 0.9) == 0.8
+    assert handover_threshold(top, np.zeros(5), 0.9) is None
+
+
+def test_handover_threshold_never_splits_ties():
+    top = np.array([0.9, 0.7, 0.7])
+    hit = np.array([1, 1, 0])  # {p >= .7} has precision 2/3, so only .9 qualifies at .9
+    assert handover_threshold(top, hit, 0.9) == 0.9
+
+
+def test_summarize_by_hand():
+    r = _req()
+    m = summarize(r, threshold=0.6)
+    assert m["hit@1"] == 0 and m["hit@3"] == pytest.approx(2 / 3)
+    assert m["mrr"] == pytest.approx(1 / 3)
+    assert m["log_loss"] == pytest.approx(r["ll"].sum() / 9)
+    assert m["handover_rate"] == pytest.approx(2 / 3)  # r1 (.6) and r3 (.7)
+    assert m["handover_precision"] == 0.0
+    none = summarize(r, threshold=None)
+    assert none["handover_rate"] == 0.0 and math.isnan(none["handover_precision"])
+
+
+def test_bootstrap_lift():
+    cust = np.array(["a", "a", "b", "c"])
+    model, base = np.array([1, 1, 0, 1]), np.array([0, 1, 0, 1])
+    out = bootstrap_lift(model, base, cust, n_boot=500, seed=1)
+    assert out["value"] == pytest.approx(0.25)
+    lo, hi = out["ci95"]
+    assert 0.0 <= lo <= 0.25 <= hi <= 0.5 + 1e-9
+    same = bootstrap_lift(model, model, cust, n_boot=50)
+    assert same == {"value": 0.0, "ci95": [0.0, 0.0]}
+    assert bootstrap_lift(model, base, cust, 200, seed=3) == bootstrap_lift(model, base, cust, 200, 3)
