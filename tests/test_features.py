@@ -177,3 +177,28 @@ def test_baselines_rank_like_their_textbook_rules():
     for name in ("popularity", "context_popularity", "crm_favourite", "context_favourite"):
         p = baseline_probability(name, pairs, (C.COMPANION, C.INTENT))
         assert np.all((p > 0) & (p < 1)), name
+
+
+def test_newcomer_copies_have_no_history_and_keep_their_baskets():
+    from irm_models.features import as_newcomers
+
+    target = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: ["C1", "C1", "C1", "C2"],
+            C.VISIT_ID: ["R1", "R1", "R2", "R3"],
+            C.ITEM: ["espresso", "babyccino", "latte", "latte"],
+        }
+    )
+    requests = REQUESTS.iloc[:2]
+    new_req, new_lines = as_newcomers(requests, target, share=1.0, seed=0)
+    assert list(new_req[C.REQUEST_ID]) == ["R1~new", "R2~new"]
+    assert sorted(new_lines[C.VISIT_ID]) == ["R1~new", "R1~new", "R2~new"]  # R3 not picked
+    pairs = build_features(HISTORY, pd.concat([requests, new_req]), SPEC, CUTOFF)
+    copies = pairs[pairs[C.REQUEST_ID].str.endswith("~new")]
+    assert (copies["cust_visits"] == 0).all() and copies["cust_share"].isna().all()
+    labels = attach_labels(copies, new_lines)
+    got = copies.loc[labels == 1, [C.REQUEST_ID, C.ITEM]].astype(str).values.tolist()
+    assert sorted(got) == [["R1~new", "babyccino"], ["R1~new", "espresso"], ["R2~new", "latte"]]
+    assert as_newcomers(requests, target, share=0.0, seed=0)[0].empty
+    half = [len(as_newcomers(REQUESTS, target, 0.5, s)[0]) for s in range(20)]
+    assert 0 < np.mean(half) < len(REQUESTS)

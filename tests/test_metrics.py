@@ -107,4 +107,6 @@ def test_bootstrap_lift():
     assert 0.0 <= lo <= 0.25 <= hi <= 0.5 + 1e-9
     same = bootstrap_lift(model, model, cust, n_boot=50)
     assert same == {"value": 0.0, "ci95": [0.0, 0.0]}
-    assert bootstrap_lift(model, base, cust, 200, seed=3) == bootstrap_lift(model, base, cust, 200, 3)
+    assert bootstrap_lift(model, base, cust, 200, seed=3) == bootstrap_lift(
+        model, base, cust, 200, 3
+    )

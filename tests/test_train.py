@@ -82,9 +82,7 @@ def test_the_mlflow_run_holds_params_metrics_artifacts_and_model(tiny_cafe_root)
         "plots/hit_by_context.png",
         "plots/feature_importance.png",
     }
-    logged = mlflow.search_logged_models(
-        experiment_ids=[run.experiment_id], output_format="list"
-    )
+    logged = mlflow.search_logged_models(experiment_ids=[run.experiment_id], output_format="list")
     assert len(logged) == 1 and logged[0].source_run_id == run.run_id
     info = mlflow.models.get_model_info(logged[0].model_uri)
     assert info.signature is not None and info.saved_input_example_info is not None
@@ -94,7 +92,11 @@ def test_the_mlflow_run_holds_params_metrics_artifacts_and_model(tiny_cafe_root)
     model = mlflow.pyfunc.load_model(logged[0].model_uri)
     out = model.predict(as_model_input(some))
     assert list(out.columns) == [C.REQUEST_ID, C.ITEM, C.PROBABILITY, C.RANK]
-    assert out.groupby(C.REQUEST_ID)[C.RANK].apply(lambda r: sorted(r) == list(range(1, len(r) + 1))).all()
+    assert (
+        out.groupby(C.REQUEST_ID)[C.RANK]
+        .apply(lambda r: sorted(r) == list(range(1, len(r) + 1)))
+        .all()
+    )
     ranker = Ranker.load(Path(model.unwrap_python_model().ranker_folder))
     np.testing.assert_allclose(out[C.PROBABILITY], ranker.predict(some)[0], rtol=1e-6)
 
@@ -114,7 +116,9 @@ def test_ranker_beats_the_flat_crm_profile_beyond_chance(small_world):
     assert lgbm - crm >= 0.05, (lgbm, crm)
 
     features = small_world / "data" / "features"
-    train, valid, test = (pd.read_parquet(features / f"{n}.parquet") for n in ("train", "valid", "test"))
+    train, valid, test = (
+        pd.read_parquet(features / f"{n}.parquet") for n in ("train", "valid", "test")
+    )
     cfg = compose([*SMALL_WORLD, f"paths.root={small_world}"])
     ranker = train_ranker(train, valid, RankerSettings.from_config(cfg.model), int(cfg.seed))
     prob, score = ranker.predict(test)

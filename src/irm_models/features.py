@@ -105,7 +105,9 @@ def slice_name(cols: Sequence[str]) -> str:
 # ----------------------------------------------------------------------------- context
 
 
-def _context(frame: pd.DataFrame, spec: FeatureSpec, edges: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def _context(
+    frame: pd.DataFrame, spec: FeatureSpec, edges: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
     """String-valued context of each row (``unknown`` when not recorded), plus hour/weekday."""
     sit = situation(frame[C.TS])
     out = pd.DataFrame(index=frame.index)
@@ -178,6 +180,28 @@ def requests_from_visits(visits: pd.DataFrame) -> pd.DataFrame:
     return req.reset_index(drop=True)
 
 
+NEWCOMER_SUFFIX = "~new"
+
+
+def as_newcomers(
+    requests: pd.DataFrame, target: pd.DataFrame, share: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Copies of a seeded ``share`` of the requests as if a first-time customer made them (a
+    customer id and request id of their own, so no history), with their baskets: training on
+    them teaches the model what to hand a stranger in each context."""
+    if share <= 0 or requests.empty:
+        return requests.iloc[:0], target.iloc[:0]
+    rng = np.random.default_rng(seed)
+    picked = requests.loc[rng.random(len(requests)) < share].copy()
+    ids = set(picked[C.REQUEST_ID])
+    lines = target.loc[target[C.VISIT_ID].isin(ids)].copy()
+    picked[C.REQUEST_ID] = picked[C.REQUEST_ID].astype(str) + NEWCOMER_SUFFIX
+    picked[C.CUSTOMER_ID] = picked[C.CUSTOMER_ID].astype(str) + NEWCOMER_SUFFIX
+    lines[C.VISIT_ID] = lines[C.VISIT_ID].astype(str) + NEWCOMER_SUFFIX
+    lines[C.CUSTOMER_ID] = lines[C.CUSTOMER_ID].astype(str) + NEWCOMER_SUFFIX
+    return picked, lines
+
+
 def build_features(
     history: pd.DataFrame,
     requests: pd.DataFrame,
@@ -204,8 +228,12 @@ def build_features(
     requests = requests.reset_index(drop=True)
 
     edges = {
-        col: np.unique(np.nanquantile(pd.to_numeric(visits[col]).to_numpy(dtype=float),
-                                      np.linspace(0, 1, spec.numeric_bins + 1)[1:-1]))
+        col: np.unique(
+            np.nanquantile(
+                pd.to_numeric(visits[col]).to_numpy(dtype=float),
+                np.linspace(0, 1, spec.numeric_bins + 1)[1:-1],
+            )
+        )
         for col in spec.numeric
     }
     v_ctx, r_ctx = _context(visits, spec, edges), _context(requests, spec, edges)
@@ -215,7 +243,10 @@ def build_features(
     customers = pd.Index(pd.unique(pd.concat([visits[C.CUSTOMER_ID], requests[C.CUSTOMER_ID]])))
     catalogue = pd.Index(np.sort(lines[C.ITEM].unique()))
     n_cust, n_items = len(customers), len(catalogue)
-    vc, lc = customers.get_indexer(visits[C.CUSTOMER_ID]), customers.get_indexer(lines[C.CUSTOMER_ID])
+    vc, lc = (
+        customers.get_indexer(visits[C.CUSTOMER_ID]),
+        customers.get_indexer(lines[C.CUSTOMER_ID]),
+    )
     rc = customers.get_indexer(requests[C.CUSTOMER_ID])
     li = catalogue.get_indexer(lines[C.ITEM])
     v_codes, r_codes, l_codes, sizes = {}, {}, {}, {}
@@ -257,6 +288,25 @@ def build_features(
     feats["cust_tenure_days"] = _days(np.datetime64(cutoff), first_visit.reindex(pc).to_numpy())
     in_last = l_ts == last_visit.reindex(lc).to_numpy()
     feats["in_last_visit"] = np.isin(ci_p, ci_l[in_last]).astype(float)
+
+    # how far the request is from where (temperature, hour) the customer / everyone orders the item
+    for col in (*spec.numeric, C.HOUR):
+        if col == C.HOUR:
+            x_l = v_ctx[C.HOUR].to_numpy(dtype=float)[line_visit]
+            x_r = r_ctx[C.HOUR].to_numpy(dtype=float)[pr]
+        else:
+            x_l = pd.to_numeric(lines[col], errors="coerce").to_numpy(dtype=float)
+            x_r = pd.to_numeric(requests[col], errors="coerce").to_numpy(dtype=float)[pr]
+        known = ~np.isnan(x_l)
+        n_ci = _Counts(np.where(known, ci_l, -1))(ci_p)
+        sum_ci = _Counts(np.where(known, ci_l, -1), np.nan_to_num(x_l))(ci_p)
+        feats[f"gap_{col}"] = x_r - _ratio(sum_ci, n_ci)
+        n_i = np.bincount(li[known], minlength=n_items).astype(float)
+        sum_i = np.bincount(li[known], weights=x_l[known], minlength=n_items)
+        feats[f"pop_gap_{col}"] = x_r - _ratio(sum_i, n_i)[pi]
+        if col != C.HOUR:
+            x_v = pd.to_numeric(visits[col], errors="coerce").to_numpy(dtype=float)
+            feats[f"pop_share_near_{col}"] = _kernel_share(x_v, x_l, li, x_r, pi, n_items)
 
     # the population
     n_all, w_all = float(len(visits)), float(v_weight.sum())
@@ -359,6 +409,30 @@ def _habit(cnt: _Counts, n_items: int, n_cust: int, n_vis: np.ndarray):
     )
 
 
+def _kernel_share(x_v, x_l, li, x_r, pi, n_items, bandwidth_sd: float = 0.25, cells: int = 8):
+    """Share of visits holding the item among visits whose value (e.g. temperature) is near the
+    request's: Gaussian kernel of ``bandwidth_sd`` standard deviations, on a grid of ``cells``
+    cells per bandwidth. Works where the request's value lies inside the history's range."""
+    ok_v, ok_l = ~np.isnan(x_v), ~np.isnan(x_l)
+    if not ok_v.any():
+        return np.full(len(x_r), np.nan)
+    h = max(float(np.std(x_v[ok_v])) * bandwidth_sd, 1e-9)
+    step = h / cells
+    lo = float(np.min(x_v[ok_v]))
+    n_grid = int((float(np.max(x_v[ok_v])) - lo) / step) + 1
+    g_v = ((x_v[ok_v] - lo) / step).astype(int)
+    g_l = ((x_l[ok_l] - lo) / step).astype(int)
+    visits = np.bincount(g_v, minlength=n_grid).astype(float)
+    lines = np.zeros((n_grid, n_items))
+    np.add.at(lines, (g_l, li[ok_l]), 1.0)
+    grid = np.arange(n_grid)
+    kernel = np.exp(-0.5 * ((grid[:, None] - grid[None, :]) / cells) ** 2)
+    share = (kernel @ lines) / np.maximum(kernel @ visits, 1e-12)[:, None]
+    g_r = np.clip(np.round((x_r - lo) / step), 0, n_grid - 1)
+    out = share[np.nan_to_num(g_r).astype(int), pi]
+    return np.where(np.isnan(x_r), np.nan, out)
+
+
 def _mutual_information(lc, lk, li, n_keys, n_items, n_cust) -> np.ndarray:
     """Per customer: mutual information (nats) between a context column and the item ordered,
     over their lines with that context known (0 for a customer who never varies)."""
@@ -393,7 +467,9 @@ def _with_items(pairs: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
 
 def attach_labels(pairs: pd.DataFrame, target: pd.DataFrame) -> pd.Series:
     """1 where the pair's item is in the request's basket (``target``: visits with visit_id)."""
-    ordered = pd.MultiIndex.from_arrays([target[C.VISIT_ID].astype(str), target[C.ITEM].astype(str)])
+    ordered = pd.MultiIndex.from_arrays(
+        [target[C.VISIT_ID].astype(str), target[C.ITEM].astype(str)]
+    )
     keys = pd.MultiIndex.from_arrays([pairs[C.REQUEST_ID].astype(str), pairs[C.ITEM].astype(str)])
     return pd.Series(keys.isin(ordered).astype(np.int8), index=pairs.index, name="label")
 

@@ -42,7 +42,9 @@ def calibration(requests: Mapping[str, pd.DataFrame], path: Path, bins: int = 10
     plt.close(fig)
 
 
-def hit_by_context(by_context: Mapping[str, Mapping[str, Any]], models: list[str], path: Path) -> None:
+def hit_by_context(
+    by_context: Mapping[str, Mapping[str, Any]], models: list[str], path: Path
+) -> None:
     """hit@1 per context level (one panel per context column), one bar per model."""
     plt = _pyplot()
     dims = list(by_context)

@@ -58,6 +58,8 @@ def windows(split: Any, visits: pd.DataFrame) -> list[Window]:
             f"split.train_cutoffs {late}: each training window (cutoff, cutoff + horizon "
             f"{horizon}] must lie in (0, valid start {valid[0]}]"
         )
+    if not 0 <= float(split.get("newcomer_share", 0.0)) < 1:
+        raise ConfigError(f"split.newcomer_share must be in [0, 1) (got {split.newcomer_share})")
     if valid[1] > test[0] + 1e-9:
         raise ConfigError(f"split.valid {list(valid)} must end before split.test {list(test)}")
 
@@ -67,8 +69,6 @@ def windows(split: Any, visits: pd.DataFrame) -> list[Window]:
     def at(fraction: float) -> pd.Timestamp:
         return stop if fraction >= 1 else start + span * fraction
 
-    out = [
-        Window(f"train_{i}", at(c), at(c + horizon)) for i, c in enumerate(sorted(cutoffs), 1)
-    ]
+    out = [Window(f"train_{i}", at(c), at(c + horizon)) for i, c in enumerate(sorted(cutoffs), 1)]
     out += [Window("valid", at(valid[0]), at(valid[1])), Window("test", at(test[0]), at(test[1]))]
     return out

@@ -69,9 +69,11 @@ def experiment(mlflow: Any, cfg: DictConfig) -> str:
         if found is None:
             uri = tracking_uri(cfg)
             local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
-            return mlflow.create_experiment(name, artifact_location=artifact_root(cfg) if local else None)
+            return mlflow.create_experiment(
+                name, artifact_location=artifact_root(cfg) if local else None
+            )
         return found.experiment_id
-    except Exception as exc:  # noqa: BLE001 - any store error is a configuration problem here
+    except Exception as exc:
         raise ConfigError(f"MLflow tracking store {tracking_uri(cfg)} is unusable: {exc}") from None
 
 
@@ -83,7 +85,9 @@ def stage_run(cfg: DictConfig, stage: str, tags: Mapping[str, str] | None = None
 
     quiet()
     experiment_id = experiment(mlflow, cfg)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags={"stage": stage, **(tags or {})}):
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=stage, tags={"stage": stage, **(tags or {})}
+    ):
         mlflow.log_params(flatten(cfg))
         mlflow.log_text(to_yaml(cfg), "config.yaml")
         yield mlflow

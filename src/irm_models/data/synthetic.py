@@ -27,9 +27,6 @@ from irm_models import situation
 from irm_models.errors import ConfigError
 
 BLOCK_SIZE = 1000  # customers per random stream; a constant so outputs never depend on chunking
-# Newcomers keep arriving: a new customer's first visit is uniform over the last half of the span
-# (some are regulars-to-be by the last months, some walk in for the first time inside them).
-NEWCOMER_FROM = 0.5
 
 # item, category, served, size, price, tier (menu_size keeps the lowest tiers first)
 MENU: tuple[tuple[str, str, str, str, float, int], ...] = (
@@ -414,7 +411,7 @@ def _block(world: _World, block: int, first: int, n: int) -> CafeBlock:
     late_start = rng.random(n) < 0.3
     start_day = np.where(
         is_new,
-        rng.integers(int(NEWCOMER_FROM * n_days), n_days, n),
+        rng.integers(int(0.85 * n_days), n_days, n),
         np.where(late_start, rng.integers(0, max(1, int(0.3 * n_days)), n), 0),
     )
     rate = np.clip(rng.gamma(2.0, spec.visits_per_week / 2.0, n), 0.2, 7.0) / 7.0

@@ -1,4 +1,4 @@
-"""The LightGBM ranker over (request, candidate item) pairs, with its feature schema and calibration.
+"""The LightGBM ranker over (request, candidate item) pairs, its feature schema and calibration.
 
 Probabilities are calibrated on the validation window into P(the item is in the basket), so a
 probability means what it says and the hand-over threshold is meaningful. What is calibrated
@@ -47,9 +47,13 @@ class RankerSettings:
 
     def __post_init__(self) -> None:
         if self.normalise not in NORMALISE:
-            raise ConfigError(f"model.normalise must be one of {NORMALISE} (got {self.normalise!r})")
+            raise ConfigError(
+                f"model.normalise must be one of {NORMALISE} (got {self.normalise!r})"
+            )
         if self.objective not in OBJECTIVES:
-            raise ConfigError(f"model.objective must be one of {OBJECTIVES} (got {self.objective!r})")
+            raise ConfigError(
+                f"model.objective must be one of {OBJECTIVES} (got {self.objective!r})"
+            )
         if self.calibration not in CALIBRATIONS:
             raise ConfigError(
                 f"model.calibration must be one of {CALIBRATIONS} (got {self.calibration!r})"

@@ -39,7 +39,7 @@ STAGES: dict[str, Stage] = {
             "features",
             "build the pair tables of every time window into data/features/",
             "irm_models.stages.features",
-            ("data", "features", "split", "paths"),
+            ("seed", "data", "features", "split", "paths"),
         ),
         Stage(
             "train",

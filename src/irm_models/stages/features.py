@@ -21,6 +21,7 @@ from irm_models.config import path_of
 from irm_models.errors import InputError
 from irm_models.features import (
     FeatureSpec,
+    as_newcomers,
     attach_labels,
     build_features,
     candidate_recall,
@@ -44,17 +45,30 @@ def read_interim(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 
 def window_pairs(
-    visits: pd.DataFrame, window: Window, spec: FeatureSpec, items: pd.DataFrame | None
+    visits: pd.DataFrame,
+    window: Window,
+    spec: FeatureSpec,
+    items: pd.DataFrame | None,
+    newcomer_share: float = 0.0,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """The labelled pair table of one window, its ordered lines, and its report entry."""
+    """The labelled pair table of one window, its ordered lines, and its report entry.
+
+    ``newcomer_share`` > 0 (training windows) adds that share of requests again as if made by
+    first-time customers (see :func:`irm_models.features.as_newcomers`).
+    """
     target = window.target(visits)
     if target.empty:
         raise InputError(
             f"window {window.name} ({window.cutoff} .. {window.end}) holds no visits; the data's "
             "time span is too short or too sparse for the split fractions in conf/split/"
         )
-    pairs = build_features(visits, requests_from_visits(target), spec, window.cutoff, items)
-    pairs[C.LABEL] = attach_labels(pairs, target)
+    requests = requests_from_visits(target)
+    new_requests, new_lines = as_newcomers(requests, target, newcomer_share, seed)
+    pairs = build_features(
+        visits, pd.concat([requests, new_requests], ignore_index=True), spec, window.cutoff, items
+    )
+    pairs[C.LABEL] = attach_labels(pairs, pd.concat([target, new_lines]))
     orders = (
         target[[C.VISIT_ID, C.ITEM]]
         .drop_duplicates()
@@ -65,6 +79,7 @@ def window_pairs(
     report = {
         **window.as_dict(),
         "requests": int(target[C.VISIT_ID].nunique()),
+        "newcomer_copies": len(new_requests),
         "pairs": len(pairs),
         "candidate_recall": candidate_recall(pairs, target),
     }
@@ -81,8 +96,11 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     with progress(console) as bar:
         task = bar.add_task("features", total=len(plan))
         for window in plan:
-            pairs, lines, entry = window_pairs(visits, window, spec, items)
             split = window.name.split("_")[0]
+            share = float(cfg.split.newcomer_share) if split == "train" else 0.0
+            pairs, lines, entry = window_pairs(
+                visits, window, spec, items, share, seed=int(cfg.seed) + len(orders[split])
+            )
             tables[split].append(pairs)
             orders[split].append(lines)
             report["windows"][window.name] = entry

@@ -166,8 +166,17 @@ def _log(mlflow: Any, ranker: Any, comparison: Comparison, test: pd.DataFrame, m
         plots.calibration(comparison.requests, folder / "calibration.png")
         shown = [MODEL, report["best_baseline"], "crm_favourite"]
         shown += ["oracle"] if "oracle" in report["models"] else []
-        plots.hit_by_context(report["by_context"], list(dict.fromkeys(shown)), folder / "hit_by_context.png")
-        for name in ("feature_importance.csv", "feature_importance.png", "calibration.png", "hit_by_context.png"):
-            mlflow.log_artifact(str(folder / name), artifact_path="plots" if name.endswith(".png") else None)
+        plots.hit_by_context(
+            report["by_context"], list(dict.fromkeys(shown)), folder / "hit_by_context.png"
+        )
+        for name in (
+            "feature_importance.csv",
+            "feature_importance.png",
+            "calibration.png",
+            "hit_by_context.png",
+        ):
+            mlflow.log_artifact(
+                str(folder / name), artifact_path="plots" if name.endswith(".png") else None
+            )
         example = test.drop_duplicates(C.REQUEST_ID).head(2)[[C.REQUEST_ID]].merge(test)
         log_model(mlflow, ranker, folder / "ranker", example)
