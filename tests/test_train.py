@@ -67,7 +67,7 @@ def test_the_mlflow_run_holds_params_metrics_artifacts_and_model(tiny_cafe_root)
     assert len(runs) == 1
     run = runs.iloc[0]
     m = _metrics(tiny_cafe_root)
-    assert run["params.model.objective"] == "binary"
+    assert run["params.model.objective"] == "rank_xendcg"
     assert run["params.generate.customers"] == "120"
     assert run["metrics.lightgbm.hit_at_1"] == pytest.approx(m["models"]["lightgbm"]["hit@1"])
     assert run["metrics.lift_hit_at_1"] == pytest.approx(m["lift_hit@1"]["value"])
@@ -156,6 +156,19 @@ def test_tracking_uri_from_the_environment(tiny_cafe_root, tmp_path, monkeypatch
     mlflow.set_tracking_uri(f"sqlite:///{store}")
     assert len(mlflow.search_runs(experiment_names=["irm-models"])) == 1
     assert "oracle" not in _metrics(root)["models"]
+
+
+def test_a_run_leaves_no_tracking_uri_behind(tiny_cafe_root, tmp_path, irm):
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; a second run in the same process
+    (irm run, a notebook) must still land in its own paths.root store."""
+    import os
+    import shutil
+
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    root = tmp_path / "other"
+    shutil.copytree(tiny_cafe_root / "data" / "features", root / "data" / "features")
+    assert irm("train", f"paths.root={root}", "data.oracle=null").code == 0
+    assert (root / "mlflow.db").is_file() and "MLFLOW_TRACKING_URI" not in os.environ
 
 
 def test_train_before_features_says_what_to_run(tmp_path, irm):

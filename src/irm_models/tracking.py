@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -19,10 +18,11 @@ from irm_models.config import path_of, to_yaml
 from irm_models.errors import ConfigError
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for a param value
+ENV_URI = "MLFLOW_TRACKING_URI"
 
 
 def tracking_uri(cfg: DictConfig) -> str:
-    env = os.environ.get("MLFLOW_TRACKING_URI")
+    env = os.environ.get(ENV_URI)
     if env:
         return env
     configured = cfg.mlflow.get("tracking_uri")
@@ -84,14 +84,19 @@ def stage_run(cfg: DictConfig, stage: str, tags: Mapping[str, str] | None = None
     import mlflow
 
     quiet()
-    experiment_id = experiment(mlflow, cfg)
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=stage, tags={"stage": stage, **(tags or {})}
-    ):
-        mlflow.log_params(flatten(cfg))
-        mlflow.log_text(to_yaml(cfg), "config.yaml")
-        yield mlflow
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; restore it afterwards, or the next
+    # stage run in this process (irm run, tests) would take this store for the user's choice.
+    before = os.environ.get(ENV_URI)
+    try:
+        experiment_id = experiment(mlflow, cfg)
+        tags = {"stage": stage, **(tags or {})}
+        with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags):
+            mlflow.log_params(flatten(cfg))
+            mlflow.log_text(to_yaml(cfg), "config.yaml")
+            yield mlflow
+    finally:
+        if before is None:
+            os.environ.pop(ENV_URI, None)
+        else:
+            os.environ[ENV_URI] = before
 
-
-def log_file(mlflow: Any, path: Path, folder: str | None = None) -> None:
-    mlflow.log_artifact(str(path), artifact_path=folder)
