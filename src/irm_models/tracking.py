@@ -99,4 +99,3 @@ def stage_run(cfg: DictConfig, stage: str, tags: Mapping[str, str] | None = None
             os.environ.pop(ENV_URI, None)
         else:
             os.environ[ENV_URI] = before
-

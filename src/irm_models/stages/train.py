@@ -76,9 +76,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     with stage_run(cfg, "train") as mlflow:
         with console.status(f"training LightGBM on {len(data['train']):,} pairs"):
             ranker = train_ranker(data["train"], data["valid"], settings, int(cfg.seed))
-        missed = {
-            split: missed_orders(data[split], data[f"{split}_orders"]) for split in ("valid", "test")
-        }
+        missed = {s: missed_orders(data[s], data[f"{s}_orders"]) for s in ("valid", "test")}
         comparison = compare_models(
             score_all(ranker, data["valid"], evaluate, oracle),
             score_all(ranker, data["test"], evaluate, oracle),
