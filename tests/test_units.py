@@ -1,4 +1,4 @@
-"""Small pure helpers: situation, evaluation, atomic writes, file reading."""
+"""Small pure helpers: situation, atomic writes, file reading."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 
 from irm_models import columns as C
-from irm_models.errors import InputError, IrmError
-from irm_models.evaluation import crm_favourite, hit_at_k, rank_from_scores, time_split
+from irm_models.errors import InputError
 from irm_models.io import atomic_dir, atomic_file, read_table
 from irm_models.situation import daypart_codes, situation
 
@@ -36,47 +35,6 @@ RANKING = pd.DataFrame(
         C.RANK: [1, 2, 1, 2, 1, 2],
     }
 )
-
-
-def test_hit_at_k_hand_computed():
-    assert hit_at_k(RANKING, TRUTH, k=1) == pytest.approx(1 / 3)  # a: cake is in the basket
-    assert hit_at_k(RANKING, TRUTH, k=2) == pytest.approx(1.0)
-    assert hit_at_k(RANKING[RANKING[C.VISIT_ID] != "c"], TRUTH, k=2) == pytest.approx(2 / 3)
-    with pytest.raises(IrmError, match="missing column"):
-        hit_at_k(RANKING.drop(columns=C.RANK), TRUTH)
-
-
-def test_crm_favourite_and_fallback():
-    history = pd.DataFrame(
-        {
-            C.CUSTOMER_ID: ["x", "x", "x", "y"],
-            C.ITEM: ["tea", "latte", "latte", "tea"],
-            C.TS: pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]),
-        }
-    )
-    requests = pd.DataFrame({C.VISIT_ID: ["r1", "r2", "r3"], C.CUSTOMER_ID: ["x", "y", "new"]})
-    fav = crm_favourite(history, requests).set_index(C.VISIT_ID)[C.ITEM]
-    assert fav.to_dict() == {"r1": "latte", "r2": "tea", "r3": "tea"}  # tea and latte tie: 2 each
-
-
-def test_rank_from_scores():
-    wide = pd.DataFrame({"tea": [0.2, 0.7], "latte": [0.8, 0.3]}, index=["a", "b"])
-    ranks = rank_from_scores(wide).set_index([C.VISIT_ID, C.ITEM])[C.RANK]
-    assert ranks[("a", "latte")] == 1 and ranks[("b", "tea")] == 1
-
-
-def test_time_split_keeps_baskets_whole():
-    visits = pd.DataFrame(
-        {
-            C.VISIT_ID: ["a", "b", "b", "c"],
-            C.TS: pd.to_datetime(
-                ["2025-01-01 00:00", "2025-01-07 23:59", "2025-01-08 00:01", "2025-01-11 00:00"]
-            ),
-        }
-    )
-    history, test = time_split(visits, 0.3)  # cutoff: Jan 1 + 0.7 * 10 days = Jan 8 00:00
-    assert history[C.VISIT_ID].tolist() == ["a", "b", "b"]  # b started before the cutoff
-    assert test[C.VISIT_ID].tolist() == ["c"]
 
 
 def test_atomic_file_and_dir_keep_old_content_on_failure(tmp_path):

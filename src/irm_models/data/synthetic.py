@@ -569,20 +569,42 @@ def generate_frames(spec: CafeSpec) -> CafeBlock:
 def context_gap(world: CafeBlock, test_fraction: float = 0.2) -> pd.DataFrame:
     """How much context matters in a world: hit@1 of the oracle (the true in-context
     distribution) against the flat CRM profile (each customer's most frequent item so far), on the
-    visits after a time cutoff; overall and by segment."""
-    from irm_models.evaluation import crm_favourite, hit_at_k, rank_from_scores, time_split
+    visits after a time cutoff; overall and by segment. Uses the pipeline's own feature builder,
+    ``crm_favourite`` baseline and metrics."""
+    from irm_models.features import (
+        FeatureSpec,
+        attach_labels,
+        build_features,
+        requests_from_visits,
+    )
+    from irm_models.metrics import per_request
+    from irm_models.models.baselines import baseline_probability, oracle_probability
+    from irm_models.splits import Window
 
-    history, test = time_split(world.visits, test_fraction)
-    oracle = rank_from_scores(world.oracle.set_index(C.VISIT_ID).loc[test[C.VISIT_ID].unique()])
-    crm = crm_favourite(history, test)
-    segment = world.truth.set_index(C.CUSTOMER_ID)["segment"]
+    visits = world.visits
+    start, end = visits[C.TS].min(), visits[C.TS].max()
+    window = Window("test", start + (end - start) * (1 - test_fraction), end)
+    target = window.target(visits)
+    pairs = build_features(visits, requests_from_visits(target), FeatureSpec(), window.cutoff)
+    label = attach_labels(pairs, target)
+    hits = pd.DataFrame(
+        {
+            name: per_request(pairs[C.REQUEST_ID], label, prob)["hit1"]
+            for name, prob in (
+                ("oracle", oracle_probability(pairs, world.oracle)),
+                ("crm", baseline_probability("crm_favourite", pairs, ())),
+            )
+        }
+    )
+    customer = pairs.drop_duplicates(C.REQUEST_ID).set_index(C.REQUEST_ID)[C.CUSTOMER_ID]
+    segment = customer.map(world.truth.set_index(C.CUSTOMER_ID)["segment"])
     rows = []
-    for name, part in [("all", test), *test.groupby(test[C.CUSTOMER_ID].map(segment))]:
-        o, c = hit_at_k(oracle, part), hit_at_k(crm, part)
+    for name, part in [("all", hits), *hits.groupby(segment.reindex(hits.index))]:
+        o, c = part["oracle"].mean(), part["crm"].mean()
         rows.append(
             {
                 "customers": name,
-                "test_visits": part[C.VISIT_ID].nunique(),
+                "test_visits": len(part),
                 "oracle_hit@1": o,
                 "crm_favourite_hit@1": c,
                 "gap": o - c,
