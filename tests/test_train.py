@@ -175,3 +175,28 @@ def test_train_before_features_says_what_to_run(tmp_path, irm):
     result = irm("train", f"paths.root={tmp_path}")
     assert result.code == 2
     assert "run `irm features`" in result.err and "train.parquet" in result.err
+
+
+def test_bring_your_own_csv_through_features_and_train(tiny_cafe_root, tmp_path, irm):
+    """No items table, no oracle, own column names, derived visit ids, other context columns."""
+    v = pd.read_parquet(tiny_cafe_root / "data" / "raw" / "cafe" / "visits.parquet")
+    v = v.rename(
+        columns={"customer_id": "guest", "ts": "when", "item": "dish", "store": "area"}
+    ).drop(columns=["visit_id", "channel", "weather", "temperature"])
+    v.to_csv(tmp_path / "history.csv", index=False)
+    result = irm(
+        "run",
+        "data=csv",
+        f"data.visits={tmp_path / 'history.csv'}",
+        "data.columns.customer_id=guest",
+        "data.columns.ts=when",
+        "data.columns.item=dish",
+        "data.columns.visit_id=null",
+        "data.context.categorical=[area]",
+        f"paths.root={tmp_path / 'out'}",
+    )
+    assert result.code == 0, result.err
+    m = _metrics(tmp_path / "out")
+    assert "oracle" not in m["models"] and m["candidate_recall"] >= 0.95
+    pairs = pd.read_parquet(tmp_path / "out" / "data" / "features" / "test.parquet")
+    assert "cust_share_area" in pairs and "item_category" not in pairs

@@ -45,7 +45,7 @@ STAGES: dict[str, Stage] = {
             "train",
             "fit the LightGBM ranker, compare it with the baselines, log it to MLflow",
             "irm_models.stages.train",
-            ("seed", "model", "evaluate", "mlflow", "paths"),
+            ("seed", "data", "model", "evaluate", "mlflow", "paths"),
         ),
         Stage(
             "run",
