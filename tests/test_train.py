@@ -200,3 +200,23 @@ def test_bring_your_own_csv_through_features_and_train(tiny_cafe_root, tmp_path,
     assert "oracle" not in m["models"] and m["candidate_recall"] >= 0.95
     pairs = pd.read_parquet(tmp_path / "out" / "data" / "features" / "test.parquet")
     assert "cust_share_area" in pairs and "item_category" not in pairs
+
+
+@pytest.mark.parametrize(
+    ("stage", "override", "message"),
+    [
+        ("train", "model.objective=foo", "model.objective must be one of"),
+        ("train", "+model.learning_rate=0.1", "model: unknown setting(s) ['learning_rate']"),
+        ("features", "features.joint=[[companion,mood]]", "unknown context column(s) ['mood']"),
+        ("features", "split.valid=[0.8,0.7]", "split.valid must satisfy"),
+    ],
+)
+def test_bad_settings_exit_2_and_name_the_setting(
+    tiny_cafe_root, tmp_path, irm, stage, override, message
+):
+    import shutil
+
+    shutil.copytree(tiny_cafe_root / "data", tmp_path / "data")
+    result = irm(stage, f"paths.root={tmp_path}", "generate.customers=120", override)
+    assert result.code == 2 and message in result.err, result.err
+    assert "Traceback" not in result.err

@@ -69,29 +69,16 @@ class FeatureSpec:
 
     @classmethod
     def from_config(cls, cfg: Any) -> FeatureSpec:
-        f = dict(cfg.features)
-        candidates = dict(f.pop("candidates", {}))
-        joint = tuple(tuple(str(c) for c in s) for s in f.pop("joint", ()))
-        cand_ctx = tuple(str(c) for c in candidates.pop("context", cls.candidate_context))
-        values = {**f, **candidates}
-        spec = typed(_Settings, values, "features")
-        return cls(
-            categorical=tuple(str(c) for c in cfg.data.context.categorical),
-            numeric=tuple(str(c) for c in cfg.data.context.numeric),
-            joint=joint,
-            candidate_context=cand_ctx,
-            **vars(spec),
-        )
+        from omegaconf import OmegaConf
 
-
-@dataclass
-class _Settings:  # the scalar settings of FeatureSpec, type-checked from config
-    numeric_bins: int = 3
-    half_life_days: float = 30.0
-    all_items_below: int = 60
-    customer_items: bool = True
-    context_top: int = 10
-    overall_top: int = 20
+        values = OmegaConf.to_container(cfg.features, resolve=True)
+        candidates = values.pop("candidates", {}) or {}
+        values["joint"] = tuple(tuple(str(c) for c in s) for s in values.get("joint") or ())
+        if "context" in candidates:
+            candidates["candidate_context"] = tuple(str(c) for c in candidates.pop("context"))
+        values["categorical"] = tuple(str(c) for c in cfg.data.context.categorical)
+        values["numeric"] = tuple(str(c) for c in cfg.data.context.numeric)
+        return typed(cls, {**values, **candidates}, "features")
 
 
 def _bin(col: str) -> str:

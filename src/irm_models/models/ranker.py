@@ -69,18 +69,8 @@ class RankerSettings:
 
         values = OmegaConf.to_container(model, resolve=True)
         values.pop("name", None)
-        params = values.pop("params", {}) or {}
-        base = typed(_Scalars, values, "model")
-        return cls(params=dict(params), **vars(base))
-
-
-@dataclass
-class _Scalars:
-    objective: str = "binary"
-    num_boost_round: int = 2000
-    early_stopping_rounds: int = 100
-    calibration: str = "isotonic"
-    normalise: str = "auto"
+        values["params"] = dict(values.get("params") or {})
+        return typed(cls, values, "model")
 
 
 @dataclass(frozen=True)
