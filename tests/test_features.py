@@ -17,6 +17,7 @@ from irm_models.features import (
     attach_labels,
     build_features,
     candidate_recall,
+    orders_of,
     requests_from_visits,
 )
 from irm_models.models.baselines import baseline_probability
@@ -93,10 +94,12 @@ def test_labels_and_candidate_recall():
     target = pd.DataFrame(
         {C.VISIT_ID: ["R1", "R2", "R2", "R3"], C.ITEM: ["espresso", "babyccino", "scone", "latte"]}
     )
-    labels = attach_labels(pairs, target)
+    labels = attach_labels(pairs, orders_of(target))
     ordered = pairs.loc[labels == 1, [C.REQUEST_ID, C.ITEM]].astype(str).values.tolist()
     assert sorted(ordered) == [["R1", "espresso"], ["R2", "babyccino"], ["R3", "latte"]]
-    assert candidate_recall(pairs, target) == pytest.approx(3 / 4)  # the scone was never sold
+    assert candidate_recall(pairs, orders_of(target)) == pytest.approx(
+        3 / 4
+    )  # the scone was never sold
 
 
 def test_candidates_union_of_customer_context_and_overall():
@@ -196,7 +199,7 @@ def test_newcomer_copies_have_no_history_and_keep_their_baskets():
     pairs = build_features(HISTORY, pd.concat([requests, new_req]), SPEC, CUTOFF)
     copies = pairs[pairs[C.REQUEST_ID].str.endswith("~new")]
     assert (copies["cust_visits"] == 0).all() and copies["cust_share"].isna().all()
-    labels = attach_labels(copies, new_lines)
+    labels = attach_labels(copies, orders_of(new_lines))
     got = copies.loc[labels == 1, [C.REQUEST_ID, C.ITEM]].astype(str).values.tolist()
     assert sorted(got) == [["R1~new", "babyccino"], ["R1~new", "espresso"], ["R2~new", "latte"]]
     assert as_newcomers(requests, target, share=0.0, seed=0)[0].empty

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
-from irm_models.errors import IrmError
+from irm_models.config import typed
+from irm_models.errors import ConfigError
 from irm_models.metrics import bootstrap_lift, handover_threshold, per_request, summarize
 
 
@@ -26,18 +27,21 @@ class EvalSettings:
     by_context: tuple[str, ...] = (C.COMPANION, C.INTENT, C.DAYPART)
     baseline_context: tuple[str, ...] = (C.COMPANION, C.INTENT)
 
+    def __post_init__(self) -> None:
+        if not 0 < self.handover_precision <= 1:
+            raise ConfigError("evaluate.handover_precision must be in (0, 1]")
+        if self.ece_bins < 1 or self.bootstrap < 1:
+            raise ConfigError("evaluate.ece_bins and evaluate.bootstrap must be >= 1")
+
     @classmethod
     def from_config(cls, evaluate: Any) -> EvalSettings:
-        values = dict(evaluate)
-        if not 0 < float(values.get("handover_precision", 0.9)) <= 1:
-            raise IrmError("evaluate.handover_precision must be in (0, 1]")
-        return cls(
-            handover_precision=float(values.get("handover_precision", 0.9)),
-            ece_bins=int(values.get("ece_bins", 10)),
-            bootstrap=int(values.get("bootstrap", 1000)),
-            by_context=tuple(str(c) for c in values.get("by_context", ())),
-            baseline_context=tuple(str(c) for c in values.get("baseline_context", ())),
-        )
+        from omegaconf import OmegaConf
+
+        values = OmegaConf.to_container(evaluate, resolve=True)
+        for key in ("by_context", "baseline_context"):
+            if key in values:
+                values[key] = tuple(str(c) for c in values[key])
+        return typed(cls, values, "evaluate")
 
 
 # A request is "new" when its customer had no visit before the cutoff.
@@ -50,14 +54,6 @@ def request_context(pairs: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
     out = first[[C.CUSTOMER_ID, *dims]].astype({d: str for d in dims})
     out[CUSTOMER_HISTORY] = np.where(first["cust_visits"].to_numpy() > 0, "returning", "new")
     return out
-
-
-def missed_orders(pairs: pd.DataFrame, orders: pd.DataFrame) -> dict[Any, int]:
-    """Ordered lines per request that are not among its candidate pairs."""
-    cand = pd.MultiIndex.from_arrays([pairs[C.REQUEST_ID].astype(str), pairs[C.ITEM].astype(str)])
-    lines = pd.MultiIndex.from_arrays([orders[C.REQUEST_ID], orders[C.ITEM]])
-    out = orders.loc[~lines.isin(cand), C.REQUEST_ID]
-    return out.value_counts().to_dict()
 
 
 def _clean(value: Any) -> Any:

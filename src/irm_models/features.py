@@ -24,6 +24,7 @@ from irm_models.errors import ConfigError
 from irm_models.situation import situation
 
 SITUATION_SLICES: tuple[str, ...] = (C.COMPANION, C.INTENT, C.DAYPART, C.WEEKEND)
+MAX_GRID = 2000  # cells of the kernel grid for numeric context
 
 
 @dataclass(frozen=True)
@@ -404,9 +405,11 @@ def _kernel_share(x_v, x_l, li, x_r, pi, n_items, bandwidth_sd: float = 0.25, ce
     if not ok_v.any():
         return np.full(len(x_r), np.nan)
     h = max(float(np.std(x_v[ok_v])) * bandwidth_sd, 1e-9)
-    step = h / cells
-    lo = float(np.min(x_v[ok_v]))
-    n_grid = int((float(np.max(x_v[ok_v])) - lo) / step) + 1
+    lo, hi = float(np.min(x_v[ok_v])), float(np.max(x_v[ok_v]))
+    # a long-tailed column (prices, distances) must not make the grid, and its n² kernel, huge
+    step = max(h / cells, (hi - lo) / MAX_GRID)
+    cells = h / step
+    n_grid = int((hi - lo) / step) + 1
     g_v = ((x_v[ok_v] - lo) / step).astype(int)
     g_l = ((x_l[ok_l] - lo) / step).astype(int)
     visits = np.bincount(g_v, minlength=n_grid).astype(float)
@@ -452,18 +455,36 @@ def _with_items(pairs: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     return pairs
 
 
-def attach_labels(pairs: pd.DataFrame, target: pd.DataFrame) -> pd.Series:
-    """1 where the pair's item is in the request's basket (``target``: visits with visit_id)."""
-    ordered = pd.MultiIndex.from_arrays(
-        [target[C.VISIT_ID].astype(str), target[C.ITEM].astype(str)]
+def orders_of(lines: pd.DataFrame) -> pd.DataFrame:
+    """The ordered (``request_id``, ``item``) pairs of visit lines whose visit is the request."""
+    return (
+        lines[[C.VISIT_ID, C.ITEM]]
+        .drop_duplicates()
+        .rename(columns={C.VISIT_ID: C.REQUEST_ID})
+        .astype(str)
+        .reset_index(drop=True)
     )
-    keys = pd.MultiIndex.from_arrays([pairs[C.REQUEST_ID].astype(str), pairs[C.ITEM].astype(str)])
-    return pd.Series(keys.isin(ordered).astype(np.int8), index=pairs.index, name="label")
 
 
-def candidate_recall(pairs: pd.DataFrame, target: pd.DataFrame) -> float:
-    """Share of ordered (visit, item) lines in ``target`` that are among the candidates."""
-    ordered = target[[C.VISIT_ID, C.ITEM]].drop_duplicates().astype(str)
-    cand = pd.MultiIndex.from_arrays([pairs[C.REQUEST_ID].astype(str), pairs[C.ITEM].astype(str)])
-    found = pd.MultiIndex.from_frame(ordered).isin(cand)
-    return float(found.mean()) if len(found) else float("nan")
+def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([frame[C.REQUEST_ID].astype(str), frame[C.ITEM].astype(str)])
+
+
+def attach_labels(pairs: pd.DataFrame, orders: pd.DataFrame) -> pd.Series:
+    """1 where the pair's item is among the request's ordered items (``orders``: request_id,
+    item, as from :func:`orders_of`)."""
+    labels = _keys(pairs).isin(_keys(orders)).astype(np.int8)
+    return pd.Series(labels, index=pairs.index, name=C.LABEL)
+
+
+def missed_orders(pairs: pd.DataFrame, orders: pd.DataFrame) -> dict[Any, int]:
+    """Ordered items per request that are not among its candidate pairs."""
+    missed = orders.loc[~_keys(orders).isin(_keys(pairs)), C.REQUEST_ID]
+    return missed.value_counts().to_dict()
+
+
+def candidate_recall(pairs: pd.DataFrame, orders: pd.DataFrame) -> float:
+    """Share of ordered (request, item) lines that are among the candidates."""
+    if orders.empty:
+        return float("nan")
+    return 1.0 - sum(missed_orders(pairs, orders).values()) / len(orders)

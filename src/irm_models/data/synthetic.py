@@ -575,6 +575,7 @@ def context_gap(world: CafeBlock, test_fraction: float = 0.2) -> pd.DataFrame:
         FeatureSpec,
         attach_labels,
         build_features,
+        orders_of,
         requests_from_visits,
     )
     from irm_models.metrics import per_request
@@ -586,7 +587,7 @@ def context_gap(world: CafeBlock, test_fraction: float = 0.2) -> pd.DataFrame:
     window = Window("test", start + (end - start) * (1 - test_fraction), end)
     target = window.target(visits)
     pairs = build_features(visits, requests_from_visits(target), FeatureSpec(), window.cutoff)
-    label = attach_labels(pairs, target)
+    label = attach_labels(pairs, orders_of(target))
     hits = pd.DataFrame(
         {
             name: per_request(pairs[C.REQUEST_ID], label, prob)["hit1"]

@@ -25,6 +25,7 @@ from irm_models.features import (
     attach_labels,
     build_features,
     candidate_recall,
+    orders_of,
     requests_from_visits,
 )
 from irm_models.io import atomic_dir, write_json
@@ -68,20 +69,14 @@ def window_pairs(
     pairs = build_features(
         visits, pd.concat([requests, new_requests], ignore_index=True), spec, window.cutoff, items
     )
-    pairs[C.LABEL] = attach_labels(pairs, pd.concat([target, new_lines]))
-    orders = (
-        target[[C.VISIT_ID, C.ITEM]]
-        .drop_duplicates()
-        .rename(columns={C.VISIT_ID: C.REQUEST_ID})
-        .astype(str)
-        .reset_index(drop=True)
-    )
+    orders = orders_of(target)
+    pairs[C.LABEL] = attach_labels(pairs, pd.concat([orders, orders_of(new_lines)]))
     report = {
         **window.as_dict(),
         "requests": int(target[C.VISIT_ID].nunique()),
         "newcomer_copies": len(new_requests),
         "pairs": len(pairs),
-        "candidate_recall": candidate_recall(pairs, target),
+        "candidate_recall": candidate_recall(pairs, orders),
     }
     return pairs, orders, report
 
@@ -95,11 +90,11 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     report: dict[str, Any] = {"windows": {}}
     with progress(console) as bar:
         task = bar.add_task("features", total=len(plan))
-        for window in plan:
+        for index, window in enumerate(plan):
             split = window.name.split("_")[0]
             share = float(cfg.split.newcomer_share) if split == "train" else 0.0
             pairs, lines, entry = window_pairs(
-                visits, window, spec, items, share, seed=int(cfg.seed) + len(orders[split])
+                visits, window, spec, items, share, seed=int(cfg.seed) + index
             )
             tables[split].append(pairs)
             orders[split].append(lines)

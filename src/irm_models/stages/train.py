@@ -23,7 +23,8 @@ from irm_models import columns as C
 from irm_models import plots
 from irm_models.config import path_of
 from irm_models.errors import InputError
-from irm_models.evaluation import Comparison, EvalSettings, compare_models, missed_orders
+from irm_models.evaluation import Comparison, EvalSettings, compare_models
+from irm_models.features import candidate_recall, missed_orders
 from irm_models.io import write_json
 from irm_models.metrics import METRICS
 from irm_models.models.baselines import BASELINES, baseline_probability, oracle_probability
@@ -96,8 +97,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
             "valid": windows.get("valid"),
             "test": windows.get("test"),
         }
-        # share of the test window's ordered lines that were among the candidates
-        report["candidate_recall"] = 1.0 - sum(missed["test"].values()) / len(data["test_orders"])
+        report["candidate_recall"] = candidate_recall(data["test"], data["test_orders"])
         ranker.meta.update(
             handover_threshold=comparison.thresholds[MODEL],
             windows=report["window"],
