@@ -16,7 +16,7 @@ from irm_models.errors import ConfigError
 class Window:
     """Requests are the visits in (cutoff, end]; history is everything at or before cutoff."""
 
-    name: str  # train_1.., valid, test
+    name: str  # train_1.., valid_1.., test_1..
     cutoff: pd.Timestamp
     end: pd.Timestamp
 
@@ -60,6 +60,10 @@ def windows(split: Any, visits: pd.DataFrame) -> list[Window]:
         )
     if not 0 <= float(split.get("newcomer_share", 0.0)) < 1:
         raise ConfigError(f"split.newcomer_share must be in [0, 1) (got {split.newcomer_share})")
+    refresh = split.get("refresh_days")
+    if refresh is not None and not float(refresh) > 0:
+        raise ConfigError(f"split.refresh_days must be > 0 or null (got {refresh})")
+    refresh = None if refresh is None else float(refresh)
     if valid[1] > test[0] + 1e-9:
         raise ConfigError(f"split.valid {list(valid)} must end before split.test {list(test)}")
 
@@ -70,5 +74,19 @@ def windows(split: Any, visits: pd.DataFrame) -> list[Window]:
         return stop if fraction >= 1 else start + span * fraction
 
     out = [Window(f"train_{i}", at(c), at(c + horizon)) for i, c in enumerate(sorted(cutoffs), 1)]
-    out += [Window("valid", at(valid[0]), at(valid[1])), Window("test", at(test[0]), at(test[1]))]
+    for name, (lo, hi) in (("valid", valid), ("test", test)):
+        out += _refreshed(name, at(lo), at(hi), refresh)
     return out
+
+
+def _refreshed(
+    name: str, cutoff: pd.Timestamp, end: pd.Timestamp, days: float | None
+) -> list[Window]:
+    """(cutoff, end] in consecutive steps of ``days``, each with history up to its own start,
+    as a job that refreshes history every ``days`` sees it; ``None`` = one step."""
+    if days is None:
+        return [Window(f"{name}_1", cutoff, end)]
+    edges = list(pd.date_range(cutoff, end, freq=pd.Timedelta(days=days)))
+    if edges[-1] < end:
+        edges.append(end)
+    return [Window(f"{name}_{i}", a, b) for i, (a, b) in enumerate(zip(edges, edges[1:]), 1)]

@@ -101,16 +101,27 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
             report["windows"][window.name] = entry
             bar.advance(task)
 
+    frames = {split: pd.concat(parts, ignore_index=True) for split, parts in tables.items()}
+    ordered = {split: pd.concat(orders[split], ignore_index=True) for split in ("valid", "test")}
+    for split, lines in ordered.items():
+        steps = [w for name, w in report["windows"].items() if name.startswith(f"{split}_")]
+        report[split] = {
+            "cutoff": steps[0]["cutoff"],
+            "end": steps[-1]["end"],
+            "history_refreshes": len(steps),
+            "requests": sum(w["requests"] for w in steps),
+            "pairs": sum(w["pairs"] for w in steps),
+            "candidate_recall": candidate_recall(frames[split], lines),
+        }
+    report["candidate_recall"] = report["test"]["candidate_recall"]
+
     out: Path = path_of(cfg, "paths.features_dir")
     with atomic_dir(out) as tmp:
-        for split, parts in tables.items():
-            if split != "train":
-                lines = pd.concat(orders[split], ignore_index=True)
-                lines.to_parquet(tmp / f"{split}_orders.parquet", index=False)
-            pd.concat(parts, ignore_index=True).to_parquet(tmp / f"{split}.parquet", index=False)
-    test = report["windows"]["test"]
-    report["candidate_recall"] = test["candidate_recall"]
-    report["features"] = len(tables["test"][0].columns)
+        for split, frame in frames.items():
+            frame.to_parquet(tmp / f"{split}.parquet", index=False)
+        for split, lines in ordered.items():
+            lines.to_parquet(tmp / f"{split}_orders.parquet", index=False)
+    report["features"] = len(frames["test"].columns)
     write_json(report, path_of(cfg, "paths.reports_dir") / "features.json")
 
     console.print(

@@ -94,8 +94,8 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         windows = features_report.get("windows", {})
         report["window"] = {
             "train": {k: v for k, v in windows.items() if k.startswith("train")},
-            "valid": windows.get("valid"),
-            "test": windows.get("test"),
+            "valid": features_report.get("valid"),
+            "test": features_report.get("test"),
         }
         report["candidate_recall"] = candidate_recall(data["test"], data["test_orders"])
         ranker.meta.update(
