@@ -41,6 +41,8 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
         "by_context",
     }
     assert set(m["window"]) == {"train", "valid", "test"}
+    assert m["window"]["test"]["history_refreshes"] >= 1
+    assert m["window"]["test"]["requests"] == m["n_test_visits"]
     assert m["n_test_visits"] > 0
     assert set(m["models"]) == MODELS | {"oracle"}  # the café knows its own truth
     for values in m["models"].values():
