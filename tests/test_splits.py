@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
@@ -38,7 +40,7 @@ def test_refreshed_steps_tile_the_window_and_each_sees_history_to_its_own_start(
     steps = [w for w in plan if w.name.startswith("test_")]
     assert [w.name for w in steps] == ["test_1", "test_2", "test_3"]  # 19.8 days: 7 + 7 + 5.8
     assert steps[0].cutoff == plan[-4].end  # valid ends where test starts
-    for a, b in zip(steps, steps[1:]):
+    for a, b in pairwise(steps):
         assert a.end == b.cutoff
     assert steps[-1].end == VISITS[C.TS].max()
     assert all(b.end - b.cutoff <= pd.Timedelta(days=7) for b in steps)

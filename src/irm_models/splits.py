@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
@@ -89,4 +90,4 @@ def _refreshed(
     edges = list(pd.date_range(cutoff, end, freq=pd.Timedelta(days=days)))
     if edges[-1] < end:
         edges.append(end)
-    return [Window(f"{name}_{i}", a, b) for i, (a, b) in enumerate(zip(edges, edges[1:]), 1)]
+    return [Window(f"{name}_{i}", a, b) for i, (a, b) in enumerate(pairwise(edges), 1)]
