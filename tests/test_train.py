@@ -222,3 +222,37 @@ def test_bad_settings_exit_2_and_name_the_setting(
     result = irm(stage, f"paths.root={tmp_path}", "generate.customers=120", override)
     assert result.code == 2 and message in result.err, result.err
     assert "Traceback" not in result.err
+
+
+def _gap(tiny_cafe_root: Path, root: Path, step: str) -> None:
+    """A copy of the tiny café's data without the visits that start inside window ``step``."""
+    import shutil
+
+    from irm_models.config import compose
+    from irm_models.splits import windows
+
+    shutil.copytree(tiny_cafe_root / "data", root / "data")
+    shutil.rmtree(root / "data" / "features")
+    path = root / "data" / "interim" / "visits.parquet"
+    visits = pd.read_parquet(path)
+    window = {w.name: w for w in windows(compose([]).split, visits)}[step]
+    visits.drop(window.target(visits).index).to_parquet(path, index=False)
+
+
+def test_a_refresh_step_without_visits_is_skipped(tiny_cafe_root, tmp_path, irm):
+    _gap(tiny_cafe_root, tmp_path, "test_1")  # e.g. a week the café was closed
+    result = irm("features", f"paths.root={tmp_path}", "generate.customers=120")
+    assert result.code == 0, result.err
+    report = json.loads((tmp_path / "reports" / "features.json").read_text())
+    assert "test_1" not in report["windows"] and "test_2" in report["windows"]
+    assert report["test"]["history_refreshes"] == 1
+    assert report["test"]["requests"] == report["windows"]["test_2"]["requests"]
+
+
+def test_a_split_without_visits_names_the_window(tiny_cafe_root, tmp_path, irm):
+    _gap(tiny_cafe_root, tmp_path, "valid_1")
+    result = irm(
+        "features", f"paths.root={tmp_path}", "generate.customers=120", "split.refresh_days=null"
+    )
+    assert result.code == 2 and "window valid (" in result.err and "holds no visits" in result.err
+    assert not (tmp_path / "data" / "features").exists()

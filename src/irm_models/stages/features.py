@@ -52,18 +52,16 @@ def window_pairs(
     items: pd.DataFrame | None,
     newcomer_share: float = 0.0,
     seed: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """The labelled pair table of one window, its ordered lines, and its report entry.
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None:
+    """The labelled pair table of one window, its ordered lines, and its report entry; ``None``
+    when no visit starts inside the window.
 
     ``newcomer_share`` > 0 (training windows) adds that share of requests again as if made by
     first-time customers (see :func:`irm_models.features.as_newcomers`).
     """
     target = window.target(visits)
     if target.empty:
-        raise InputError(
-            f"window {window.name} ({window.cutoff} .. {window.end}) holds no visits; the data's "
-            "time span is too short or too sparse for the split fractions in conf/split/"
-        )
+        return None
     requests = requests_from_visits(target)
     new_requests, new_lines = as_newcomers(requests, target, newcomer_share, seed)
     pairs = build_features(
@@ -93,14 +91,21 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         for index, window in enumerate(plan):
             split = window.name.split("_")[0]
             share = float(cfg.split.newcomer_share) if split == "train" else 0.0
-            pairs, lines, entry = window_pairs(
-                visits, window, spec, items, share, seed=int(cfg.seed) + index
-            )
+            built = window_pairs(visits, window, spec, items, share, seed=int(cfg.seed) + index)
+            bar.advance(task)
+            if built is None:
+                if split == "train":
+                    raise _no_visits(window.name, window.cutoff, window.end)
+                continue  # a history-refresh step without visits (e.g. a week the shop closed)
+            pairs, lines, entry = built
             tables[split].append(pairs)
             orders[split].append(lines)
             report["windows"][window.name] = entry
-            bar.advance(task)
 
+    for split in ("valid", "test"):
+        if not tables[split]:
+            steps = [w for w in plan if w.name.startswith(f"{split}_")]
+            raise _no_visits(split, steps[0].cutoff, steps[-1].end)
     frames = {split: pd.concat(parts, ignore_index=True) for split, parts in tables.items()}
     ordered = {split: pd.concat(orders[split], ignore_index=True) for split in ("valid", "test")}
     for split, lines in ordered.items():
@@ -139,3 +144,10 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         )
     )
     return report
+
+
+def _no_visits(name: str, cutoff: pd.Timestamp, end: pd.Timestamp) -> InputError:
+    return InputError(
+        f"window {name} ({cutoff} .. {end}) holds no visits; the data's time span is too short "
+        "or too sparse for the split fractions in conf/split/"
+    )
