@@ -246,6 +246,7 @@ def test_a_refresh_step_without_visits_is_skipped(tiny_cafe_root, tmp_path, irm)
     report = json.loads((tmp_path / "reports" / "features.json").read_text())
     assert "test_1" not in report["windows"] and "test_2" in report["windows"]
     assert report["test"]["history_refreshes"] == 1
+    assert report["test"]["cutoff"] < report["windows"]["test_2"]["cutoff"]  # the split's start
     assert report["test"]["requests"] == report["windows"]["test_2"]["requests"]
 
 

@@ -102,21 +102,20 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
             orders[split].append(lines)
             report["windows"][window.name] = entry
 
+    frames = {s: pd.concat(parts, ignore_index=True) for s, parts in tables.items() if parts}
+    ordered = {}
     for split in ("valid", "test"):
-        if not tables[split]:
-            steps = [w for w in plan if w.name.startswith(f"{split}_")]
-            raise _no_visits(split, steps[0].cutoff, steps[-1].end)
-    frames = {split: pd.concat(parts, ignore_index=True) for split, parts in tables.items()}
-    ordered = {split: pd.concat(orders[split], ignore_index=True) for split in ("valid", "test")}
-    for split, lines in ordered.items():
+        planned = [w for w in plan if w.name.startswith(f"{split}_")]
+        if split not in frames:
+            raise _no_visits(split, planned[0].cutoff, planned[-1].end)
+        ordered[split] = pd.concat(orders[split], ignore_index=True)
         steps = [w for name, w in report["windows"].items() if name.startswith(f"{split}_")]
         report[split] = {
-            "cutoff": steps[0]["cutoff"],
-            "end": steps[-1]["end"],
+            **Window(split, planned[0].cutoff, planned[-1].end).as_dict(),
             "history_refreshes": len(steps),
             "requests": sum(w["requests"] for w in steps),
             "pairs": sum(w["pairs"] for w in steps),
-            "candidate_recall": candidate_recall(frames[split], lines),
+            "candidate_recall": candidate_recall(frames[split], ordered[split]),
         }
     report["candidate_recall"] = report["test"]["candidate_recall"]
 
