@@ -55,6 +55,7 @@ def test_refreshed_steps_tile_the_window_and_each_sees_history_to_its_own_start(
     ("over", "message"),
     [
         ({"refresh_days": 0}, "split.refresh_days must be > 0"),
+        ({"refresh_days": "weekly"}, "split.refresh_days must be > 0"),
         ({"valid": [0.7, 0.9]}, "must end before split.test"),
         ({"train_cutoffs": [0.6]}, "split.train_cutoffs [0.6]"),
         ({"test": [0.8, 1.2]}, "0 <= start < end <= 1"),

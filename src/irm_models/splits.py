@@ -21,6 +21,11 @@ class Window:
     cutoff: pd.Timestamp
     end: pd.Timestamp
 
+    @property
+    def split(self) -> str:
+        """``train``, ``valid`` or ``test``."""
+        return self.name.rsplit("_", 1)[0]
+
     def target(self, visits: pd.DataFrame) -> pd.DataFrame:
         """Every line of the visits that start inside the window (a basket is never split)."""
         start = visits.groupby(C.VISIT_ID, sort=False)[C.TS].transform("min")
@@ -62,9 +67,12 @@ def windows(split: Any, visits: pd.DataFrame) -> list[Window]:
     if not 0 <= float(split.get("newcomer_share", 0.0)) < 1:
         raise ConfigError(f"split.newcomer_share must be in [0, 1) (got {split.newcomer_share})")
     refresh = split.get("refresh_days")
-    if refresh is not None and not float(refresh) > 0:
-        raise ConfigError(f"split.refresh_days must be > 0 or null (got {refresh})")
-    refresh = None if refresh is None else float(refresh)
+    try:
+        refresh = None if refresh is None else float(refresh)
+    except (TypeError, ValueError):
+        refresh = float("nan")
+    if refresh is not None and not refresh > 0:
+        raise ConfigError(f"split.refresh_days must be > 0 or null (got {split.refresh_days!r})")
     if valid[1] > test[0] + 1e-9:
         raise ConfigError(f"split.valid {list(valid)} must end before split.test {list(test)}")
 

@@ -85,11 +85,12 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     plan = windows(cfg.split, visits)
     tables: dict[str, list[pd.DataFrame]] = {s: [] for s in SPLITS}
     orders: dict[str, list[pd.DataFrame]] = {s: [] for s in SPLITS}
+    entries: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     report: dict[str, Any] = {"windows": {}}
     with progress(console) as bar:
         task = bar.add_task("features", total=len(plan))
         for index, window in enumerate(plan):
-            split = window.name.split("_")[0]
+            split = window.split
             share = float(cfg.split.newcomer_share) if split == "train" else 0.0
             built = window_pairs(visits, window, spec, items, share, seed=int(cfg.seed) + index)
             bar.advance(task)
@@ -100,16 +101,17 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
             pairs, lines, entry = built
             tables[split].append(pairs)
             orders[split].append(lines)
+            entries[split].append(entry)
             report["windows"][window.name] = entry
 
     frames = {s: pd.concat(parts, ignore_index=True) for s, parts in tables.items() if parts}
     ordered = {}
     for split in ("valid", "test"):
-        planned = [w for w in plan if w.name.startswith(f"{split}_")]
+        planned = [w for w in plan if w.split == split]
         if split not in frames:
             raise _no_visits(split, planned[0].cutoff, planned[-1].end)
         ordered[split] = pd.concat(orders[split], ignore_index=True)
-        steps = [w for name, w in report["windows"].items() if name.startswith(f"{split}_")]
+        steps = entries[split]
         report[split] = {
             **Window(split, planned[0].cutoff, planned[-1].end).as_dict(),
             "history_refreshes": len(steps),
