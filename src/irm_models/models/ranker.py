@@ -17,7 +17,7 @@ that do not match fails with a message that names the differences.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,11 +259,17 @@ class Ranker:
 
 
 def train_ranker(
-    train: pd.DataFrame, valid: pd.DataFrame, settings: RankerSettings, seed: int
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    settings: RankerSettings,
+    seed: int,
+    callbacks: Sequence[Callable[..., None]] = (),
 ) -> Ranker:
     """Fit on the training pairs, stop early and calibrate on the validation pairs.
 
     Both frames carry a ``label`` column and keep each request's pairs contiguous.
+    ``callbacks`` are extra LightGBM callbacks, called every boosting round with the validation
+    metrics (``irm tune`` prunes unpromising trials with one).
     """
     import lightgbm as lgb
 
@@ -303,7 +309,8 @@ def train_ranker(
         callbacks=[
             lgb.early_stopping(
                 settings.early_stopping_rounds, first_metric_only=True, verbose=False
-            )
+            ),
+            *callbacks,
         ],
     )
     best = booster.best_iteration or booster.current_iteration()
