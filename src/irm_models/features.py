@@ -113,12 +113,6 @@ def _context(
     return out
 
 
-def _codes(hist: pd.Series, req: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """Integer codes shared by history and requests; ``unknown`` is -1."""
-    levels = pd.Index(sorted((set(hist.unique()) | set(req.unique())) - {C.UNKNOWN}))
-    return levels.get_indexer(hist), levels.get_indexer(req), len(levels)
-
-
 def _pack(parts: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
     """One int64 key per row from several non-negative code arrays; -1 if any part is -1."""
     key = np.zeros(len(parts[0]), dtype=np.int64)
@@ -130,21 +124,55 @@ def _pack(parts: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
     return key
 
 
-class _Counts:
-    """Weighted counts per key, looked up for query keys (0 for keys never seen)."""
+DENSE_LIMIT = 1 << 23  # key spaces up to this size are looked up in a dense array
 
-    def __init__(self, keys: np.ndarray, weights: np.ndarray | None = None):
-        ok = keys >= 0
-        self.keys, inverse = np.unique(keys[ok], return_inverse=True)
-        w = None if weights is None else weights[ok]
-        self.values = np.bincount(inverse, weights=w, minlength=len(self.keys)).astype(float)
+
+class _Lookup:
+    """Values per non-negative int64 key, looked up for query keys (``fill`` for keys not held or
+    negative). Small key spaces (``size`` given and <= DENSE_LIMIT) use a dense array: a gather
+    instead of a binary search, which is what makes scoring millions of pairs fast."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray, size: int | None, fill: Any = 0.0):
+        self.keys, self.values, self.fill = keys, values, fill
+        self.dense = None
+        if size is not None and size <= DENSE_LIMIT:
+            self.dense = np.full(size + 1, fill, dtype=values.dtype)  # the last cell: key -1
+            self.dense[keys] = values
 
     def __call__(self, query: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense[np.where(query >= 0, query, len(self.dense) - 1)]
         if len(self.keys) == 0:
-            return np.zeros(len(query))
+            return np.full(len(query), self.fill, dtype=self.values.dtype)
         pos = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
         found = (self.keys[pos] == query) & (query >= 0)
-        return np.where(found, self.values[pos], 0.0)
+        return np.where(found, self.values[pos], self.fill)
+
+
+class _Counts(_Lookup):
+    """Weighted counts per key (0 for keys never seen)."""
+
+    def __init__(
+        self, keys: np.ndarray, weights: np.ndarray | None = None, size: int | None = None
+    ):
+        ok = keys >= 0
+        unique, inverse = np.unique(keys[ok], return_inverse=True)
+        w = None if weights is None else weights[ok]
+        values = np.bincount(inverse, weights=w, minlength=len(unique)).astype(float)
+        super().__init__(unique, values, size)
+
+
+NAT = np.iinfo(np.int64).min  # NaT as int64
+
+
+def _extreme(keys: np.ndarray, ts: np.ndarray, size: int | None, how: str = "max"):
+    """The latest (``max``) or earliest (``min``) timestamp per key, looked up for query keys
+    (NaT for keys never seen), as ``datetime64[ns]``."""
+    ok = keys >= 0
+    frame = pd.DataFrame({"k": keys[ok], "t": np.asarray(ts, dtype="datetime64[ns]")[ok]})
+    per_key = frame.groupby("k", sort=True)["t"].agg(how)
+    lookup = _Lookup(per_key.index.to_numpy(np.int64), per_key.to_numpy().view(np.int64), size, NAT)
+    return lambda query: lookup(query).view("datetime64[ns]")
 
 
 def _days(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
@@ -190,137 +218,293 @@ def as_newcomers(
     return picked, lines
 
 
+@dataclass
+class _History:
+    """Lines and visits at or before a cutoff, coded with the population's levels."""
+
+    lines: pd.DataFrame  # one row per (visit, item)
+    visits: pd.DataFrame  # one row per visit
+    ctx: pd.DataFrame  # the context of each visit
+    line_visit: np.ndarray  # row of each line's visit in ``visits``
+    li: np.ndarray  # item code of each line
+    v_codes: dict[str, np.ndarray]  # context level codes of each visit (-1 = unknown)
+    l_codes: dict[str, np.ndarray]  # ... of each line
+    weight: np.ndarray  # recency weight of each line
+    v_weight: np.ndarray  # ... of each visit
+
+
+def _encode(
+    hist: pd.DataFrame,
+    spec: FeatureSpec,
+    cutoff: pd.Timestamp,
+    edges: Mapping[str, np.ndarray],
+    levels: Mapping[str, pd.Index],
+    catalogue: pd.Index,
+) -> _History:
+    lines = hist.drop_duplicates([C.VISIT_ID, C.ITEM])
+    li = catalogue.get_indexer(lines[C.ITEM])
+    if (li < 0).any():  # items the population never saw cannot be counted
+        lines, li = lines.loc[li >= 0], li[li >= 0]
+    visits = lines.drop_duplicates(C.VISIT_ID)
+    ctx = _context(visits, spec, edges)
+    line_visit = pd.Index(visits[C.VISIT_ID]).get_indexer(lines[C.VISIT_ID])
+    v_codes = {c: levels[c].get_indexer(ctx[c]) for c in spec.single}
+    now = np.datetime64(cutoff)
+    return _History(
+        lines=lines,
+        visits=visits,
+        ctx=ctx,
+        line_visit=line_visit,
+        li=li,
+        v_codes=v_codes,
+        l_codes={c: v[line_visit] for c, v in v_codes.items()},
+        weight=0.5 ** (_days(now, lines[C.TS].to_numpy()) / spec.half_life_days),
+        v_weight=0.5 ** (_days(now, visits[C.TS].to_numpy()) / spec.half_life_days),
+    )
+
+
+@dataclass
+class _Kernel:
+    """Share of visits holding each item among visits near a value (see :func:`_kernel_share`)."""
+
+    lo: float
+    step: float
+    share: np.ndarray  # grid cell x item
+
+    def __call__(self, x_r: np.ndarray, pi: np.ndarray) -> np.ndarray:
+        g_r = np.clip(np.round((x_r - self.lo) / self.step), 0, len(self.share) - 1)
+        out = self.share[np.nan_to_num(g_r).astype(int), pi]
+        return np.where(np.isnan(x_r), np.nan, out)
+
+
+@dataclass
+class Population:
+    """Everything the feature builder reads from *everyone's* history as of a cutoff.
+
+    Computed once per cutoff and shared by every chunk of requests (and every Dask partition), so
+    features of a chunk, built from the population and only its own customers' history, equal the
+    features built from the whole history in one go.
+    """
+
+    spec: FeatureSpec
+    cutoff: pd.Timestamp
+    edges: dict[str, np.ndarray]  # numeric context: quantile bin edges
+    levels: dict[str, pd.Index]  # context levels seen in history, per sliced column
+    catalogue: pd.Index  # every item ordered in history, sorted
+    n_visits: float
+    w_visits: float
+    item_visits: np.ndarray  # visits holding each item
+    item_wvisits: np.ndarray  # ... recency-weighted
+    slice_visits: dict[tuple[str, ...], _Counts]  # per slice: visits per context key
+    slice_items: dict[tuple[str, ...], _Counts]  # per slice: visits holding item per (item, key)
+    item_mean: dict[str, np.ndarray]  # per numeric column and hour: mean value per item
+    near: dict[str, _Kernel | None]  # per numeric column: kernel shares
+    top_items: np.ndarray  # candidates: the overall top items
+    context_top: pd.DataFrame  # candidates: (k, i) the top items per candidate-context key
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {c: len(v) for c, v in self.levels.items()}
+
+    @classmethod
+    def of(
+        cls, history: pd.DataFrame, spec: FeatureSpec, cutoff: pd.Timestamp | None = None
+    ) -> Population:
+        """The population of ``history`` at ``cutoff`` (``None`` = its last visit)."""
+        return _population(history, spec, cutoff)[0]
+
+
+def _population(
+    history: pd.DataFrame, spec: FeatureSpec, cutoff: pd.Timestamp | None
+) -> tuple[Population, _History]:
+    if cutoff is None:
+        cutoff = history[C.TS].max()
+    hist = history.loc[history[C.TS] <= cutoff]
+    if hist.empty:
+        raise ConfigError(f"no history at or before the cutoff {cutoff}")
+    first = hist.drop_duplicates([C.VISIT_ID])
+    edges = {
+        col: np.unique(
+            np.nanquantile(
+                pd.to_numeric(first[col]).to_numpy(dtype=float),
+                np.linspace(0, 1, spec.numeric_bins + 1)[1:-1],
+            )
+        )
+        for col in spec.numeric
+    }
+    ctx = _context(first, spec, edges)
+    levels = {c: pd.Index(sorted(set(ctx[c].unique()) - {C.UNKNOWN})) for c in spec.single}
+    catalogue = pd.Index(np.sort(hist[C.ITEM].unique()))
+    h = _encode(hist, spec, cutoff, edges, levels, catalogue)
+    n_items, li = len(catalogue), h.li
+    sizes = {c: len(v) for c, v in levels.items()}
+
+    slice_visits, slice_items = {}, {}
+    for cols in spec.slices:
+        size = [sizes[c] for c in cols]
+        n_keys = int(np.prod([s + 1 for s in size]))
+        vk = _pack([h.v_codes[c] for c in cols], size)
+        lk = _pack([h.l_codes[c] for c in cols], size)
+        slice_visits[cols] = _Counts(vk, size=n_keys)
+        slice_items[cols] = _Counts(np.where(lk >= 0, li * n_keys + lk, -1), size=n_items * n_keys)
+
+    item_mean, near = {}, {}
+    for col in (*spec.numeric, C.HOUR):
+        x_l = _line_values(h, col)
+        known = ~np.isnan(x_l)
+        n_i = np.bincount(li[known], minlength=n_items).astype(float)
+        sum_i = np.bincount(li[known], weights=x_l[known], minlength=n_items)
+        item_mean[col] = _ratio(sum_i, n_i)
+        if col != C.HOUR:
+            x_v = pd.to_numeric(h.visits[col], errors="coerce").to_numpy(dtype=float)
+            near[col] = _kernel(x_v, x_l, li, n_items)
+
+    counts = np.bincount(li, minlength=n_items)
+    context_top = pd.DataFrame({"k": [], "i": []}, dtype=np.int64)
+    if spec.context_top and n_items > spec.all_items_below:
+        cols = spec.candidate_context
+        lk = _pack([h.l_codes[c] for c in cols], [sizes[c] for c in cols])
+        pairs = pd.DataFrame({"k": lk, "i": li}).query("k >= 0").value_counts().reset_index()
+        pairs = pairs.sort_values(["k", "count", "i"], ascending=[True, False, True])
+        context_top = pairs.groupby("k").head(spec.context_top)[["k", "i"]]
+    population = Population(
+        spec=spec,
+        cutoff=pd.Timestamp(cutoff),
+        edges=edges,
+        levels=levels,
+        catalogue=catalogue,
+        n_visits=float(len(h.visits)),
+        w_visits=float(h.v_weight.sum()),
+        item_visits=counts.astype(float),
+        item_wvisits=np.bincount(li, weights=h.weight, minlength=n_items),
+        slice_visits=slice_visits,
+        slice_items=slice_items,
+        item_mean=item_mean,
+        near=near,
+        top_items=np.argsort(-counts, kind="stable")[: spec.overall_top],
+        context_top=context_top,
+    )
+    return population, h
+
+
+def _line_values(h: _History, col: str) -> np.ndarray:
+    if col == C.HOUR:
+        return h.ctx[C.HOUR].to_numpy(dtype=float)[h.line_visit]
+    return pd.to_numeric(h.lines[col], errors="coerce").to_numpy(dtype=float)
+
+
 def build_features(
     history: pd.DataFrame,
     requests: pd.DataFrame,
     spec: FeatureSpec,
     cutoff: pd.Timestamp | None = None,
     items: pd.DataFrame | None = None,
+    population: Population | None = None,
 ) -> pd.DataFrame:
     """The pair table: one row per (request, candidate item), features as of ``cutoff``.
 
     Args:
-        history: canonical visits; rows after ``cutoff`` are ignored.
+        history: canonical visits; rows after ``cutoff`` are ignored. With ``population`` given,
+            only the requesting customers' visits are needed (others are simply unused).
         requests: ``request_id``, ``customer_id``, ``ts`` and any context columns.
         spec: what to compute.
-        cutoff: the point in time; ``None`` = the last visit in ``history``.
+        cutoff: the point in time; ``None`` = the population's cutoff, else the last visit.
         items: optional item attributes (``item`` + columns), joined onto the pairs.
+        population: everyone's history at the cutoff (:meth:`Population.of`); ``None`` = computed
+            from ``history``.
     """
-    if cutoff is None:
-        cutoff = history[C.TS].max()
-    hist = history.loc[history[C.TS] <= cutoff]
-    if hist.empty:
-        raise ConfigError(f"no history at or before the cutoff {cutoff}")
-    lines = hist.drop_duplicates([C.VISIT_ID, C.ITEM])
-    visits = lines.drop_duplicates(C.VISIT_ID)
+    if population is None:
+        pop, h = _population(history, spec, cutoff)
+    else:
+        pop = population
+        if cutoff is not None and pd.Timestamp(cutoff) != pop.cutoff:
+            raise ConfigError(f"cutoff {cutoff} differs from the population's {pop.cutoff}")
+        hist = history.loc[history[C.TS] <= pop.cutoff]
+        h = _encode(hist, spec, pop.cutoff, pop.edges, pop.levels, pop.catalogue)
+    cutoff, catalogue, sizes = pop.cutoff, pop.catalogue, pop.sizes
     requests = requests.reset_index(drop=True)
+    visits, lines, li = h.visits, h.lines, h.li
+    r_ctx = _context(requests, spec, pop.edges)
+    r_codes = {c: pop.levels[c].get_indexer(r_ctx[c]) for c in spec.single}
 
-    edges = {
-        col: np.unique(
-            np.nanquantile(
-                pd.to_numeric(visits[col]).to_numpy(dtype=float),
-                np.linspace(0, 1, spec.numeric_bins + 1)[1:-1],
-            )
-        )
-        for col in spec.numeric
-    }
-    v_ctx, r_ctx = _context(visits, spec, edges), _context(requests, spec, edges)
-    line_visit = pd.Index(visits[C.VISIT_ID]).get_indexer(lines[C.VISIT_ID])
-
-    # integer codes: customers, items, context levels
+    # integer codes of customers (this chunk's only)
     customers = pd.Index(pd.unique(pd.concat([visits[C.CUSTOMER_ID], requests[C.CUSTOMER_ID]])))
-    catalogue = pd.Index(np.sort(lines[C.ITEM].unique()))
     n_cust, n_items = len(customers), len(catalogue)
-    vc, lc = (
-        customers.get_indexer(visits[C.CUSTOMER_ID]),
-        customers.get_indexer(lines[C.CUSTOMER_ID]),
-    )
+    vc = customers.get_indexer(visits[C.CUSTOMER_ID])
+    lc = vc[h.line_visit]
     rc = customers.get_indexer(requests[C.CUSTOMER_ID])
-    li = catalogue.get_indexer(lines[C.ITEM])
-    v_codes, r_codes, l_codes, sizes = {}, {}, {}, {}
-    for col in spec.single:
-        v_codes[col], r_codes[col], sizes[col] = _codes(v_ctx[col], r_ctx[col])
-        l_codes[col] = v_codes[col][line_visit]
 
-    # candidates
-    pr, pi = _candidates(spec, lc, li, rc, n_items, v_codes, r_codes, l_codes, sizes)
+    pr, pi = _candidates(spec, pop, lc, li, rc, r_codes)
     pc = rc[pr]
-    req_ts = requests[C.TS].to_numpy(dtype="datetime64[ns]")[pr]
-
-    now = np.datetime64(cutoff)
-    weight = 0.5 ** (_days(now, lines[C.TS].to_numpy()) / spec.half_life_days)
-    v_weight = 0.5 ** (_days(now, visits[C.TS].to_numpy()) / spec.half_life_days)
+    r_ts = requests[C.TS].to_numpy(dtype="datetime64[ns]")
+    req_ts = r_ts[pr]
 
     feats: dict[str, np.ndarray] = {}
+    n_ci = n_cust * n_items
     ci_l, ci_p = lc * n_items + li, pc * n_items + pi
 
     # the customer, whatever the context
     n_vis = np.bincount(vc, minlength=n_cust).astype(float)
-    w_vis = np.bincount(vc, weights=v_weight, minlength=n_cust)
-    cnt = _Counts(ci_l)
-    wcnt = _Counts(ci_l, weight)
+    w_vis = np.bincount(vc, weights=h.v_weight, minlength=n_cust)
+    cnt = _Counts(ci_l, size=n_ci)
     feats["cust_visits"] = n_vis[pc]
     feats["cust_cnt"] = cnt(ci_p)
     feats["cust_share"] = _ratio(feats["cust_cnt"], feats["cust_visits"])
-    feats["cust_wshare"] = _ratio(wcnt(ci_p), w_vis[pc])
+    feats["cust_wshare"] = _ratio(_Counts(ci_l, h.weight, size=n_ci)(ci_p), w_vis[pc])
     entropy, top_share, n_distinct = _habit(cnt, n_items, n_cust, n_vis)
     feats["cust_entropy"], feats["cust_top_share"] = entropy[pc], top_share[pc]
     feats["cust_distinct_items"] = n_distinct[pc]
 
     l_ts, v_ts = lines[C.TS].to_numpy(), visits[C.TS].to_numpy()
-    last_item = pd.Series(l_ts).groupby(ci_l).max()
-    feats["days_since_item"] = _days(req_ts, last_item.reindex(ci_p).to_numpy())
-    last_visit = pd.Series(v_ts).groupby(vc).max()
-    feats["days_since_visit"] = _days(req_ts, last_visit.reindex(pc).to_numpy())
-    first_visit = pd.Series(v_ts).groupby(vc).min()
-    feats["cust_tenure_days"] = _days(np.datetime64(cutoff), first_visit.reindex(pc).to_numpy())
-    in_last = l_ts == last_visit.reindex(lc).to_numpy()
-    feats["in_last_visit"] = np.isin(ci_p, ci_l[in_last]).astype(float)
+    feats["days_since_item"] = _days(req_ts, _extreme(ci_l, l_ts, n_ci)(ci_p))
+    last_visit = _extreme(vc, v_ts, n_cust)(np.arange(n_cust))
+    feats["days_since_visit"] = _days(r_ts, last_visit[rc])[pr]
+    first_visit = _extreme(vc, v_ts, n_cust, "min")(np.arange(n_cust))
+    feats["cust_tenure_days"] = _days(np.datetime64(cutoff), first_visit)[pc]
+    in_last = l_ts == last_visit[lc]
+    feats["in_last_visit"] = (_Counts(ci_l[in_last], size=n_ci)(ci_p) > 0).astype(float)
 
     # how far the request is from where (temperature, hour) the customer / everyone orders the item
     for col in (*spec.numeric, C.HOUR):
+        x_l = _line_values(h, col)
         if col == C.HOUR:
-            x_l = v_ctx[C.HOUR].to_numpy(dtype=float)[line_visit]
             x_r = r_ctx[C.HOUR].to_numpy(dtype=float)[pr]
         else:
-            x_l = pd.to_numeric(lines[col], errors="coerce").to_numpy(dtype=float)
             x_r = pd.to_numeric(requests[col], errors="coerce").to_numpy(dtype=float)[pr]
         known = ~np.isnan(x_l)
-        n_ci = _Counts(np.where(known, ci_l, -1))(ci_p)
-        sum_ci = _Counts(np.where(known, ci_l, -1), np.nan_to_num(x_l))(ci_p)
-        feats[f"gap_{col}"] = x_r - _ratio(sum_ci, n_ci)
-        n_i = np.bincount(li[known], minlength=n_items).astype(float)
-        sum_i = np.bincount(li[known], weights=x_l[known], minlength=n_items)
-        feats[f"pop_gap_{col}"] = x_r - _ratio(sum_i, n_i)[pi]
+        keys = np.where(known, ci_l, -1)
+        n_x = _Counts(keys, size=n_ci)(ci_p)
+        sum_x = _Counts(keys, np.nan_to_num(x_l), size=n_ci)(ci_p)
+        feats[f"gap_{col}"] = x_r - _ratio(sum_x, n_x)
+        feats[f"pop_gap_{col}"] = x_r - pop.item_mean[col][pi]
         if col != C.HOUR:
-            x_v = pd.to_numeric(visits[col], errors="coerce").to_numpy(dtype=float)
-            feats[f"pop_share_near_{col}"] = _kernel_share(x_v, x_l, li, x_r, pi, n_items)
+            kernel = pop.near[col]
+            feats[f"pop_share_near_{col}"] = (
+                np.full(len(pi), np.nan) if kernel is None else kernel(x_r, pi)
+            )
 
     # the population
-    n_all, w_all = float(len(visits)), float(v_weight.sum())
-    pop = np.bincount(li, minlength=n_items).astype(float)
-    feats["pop_share"] = pop[pi] / n_all
-    feats["pop_wshare"] = np.bincount(li, weights=weight, minlength=n_items)[pi] / w_all
+    feats["pop_share"] = pop.item_visits[pi] / pop.n_visits
+    feats["pop_wshare"] = pop.item_wvisits[pi] / pop.w_visits
 
     # the customer and the population within each context slice of the request
     for cols in spec.slices:
         name = slice_name(cols)
         size = [sizes[c] for c in cols]
-        vk = _pack([v_codes[c] for c in cols], size)
-        lk = _pack([l_codes[c] for c in cols], size)
-        rk = _pack([r_codes[c] for c in cols], size)[pr]
         n_keys = int(np.prod([s + 1 for s in size]))
+        vk = _pack([h.v_codes[c] for c in cols], size)
+        lk = _pack([h.l_codes[c] for c in cols], size)
+        rk_r = _pack([r_codes[c] for c in cols], size)
+        rk = rk_r[pr]
         known = rk >= 0
-        n_s = _Counts(np.where(vk >= 0, vc * n_keys + vk, -1))(
-            np.where(known, pc * n_keys + rk, -1)
-        )
-        c_s = _Counts(np.where(lk >= 0, ci_l * n_keys + lk, -1))(
+        n_s = _Counts(np.where(vk >= 0, vc * n_keys + vk, -1), size=n_cust * n_keys)(
+            np.where(rk_r >= 0, rc * n_keys + rk_r, -1)
+        )[pr]
+        c_s = _Counts(np.where(lk >= 0, ci_l * n_keys + lk, -1), size=n_ci * n_keys)(
             np.where(known, ci_p * n_keys + rk, -1)
         )
-        pop_n = _Counts(vk)(rk)
-        pop_c = _Counts(np.where(lk >= 0, li * n_keys + lk, -1))(
-            np.where(known, pi * n_keys + rk, -1)
-        )
+        pop_n = pop.slice_visits[cols](rk_r)[pr]
+        pop_c = pop.slice_items[cols](np.where(known, pi * n_keys + rk, -1))
         feats[f"cust_n_{name}"] = np.where(known, n_s, np.nan)
         feats[f"cust_cnt_{name}"] = np.where(known, c_s, np.nan)
         feats[f"cust_share_{name}"] = _ratio(c_s, n_s)
@@ -339,25 +523,26 @@ def build_features(
         }
     )
     for col in (C.COMPANION, C.INTENT, C.DAYPART, C.WEEKEND, *spec.categorical):
-        pairs[col] = pd.Categorical(r_ctx[col].to_numpy()[pr])
+        codes, levels = pd.factorize(r_ctx[col].to_numpy(), sort=True)
+        pairs[col] = pd.Categorical.from_codes(codes[pr], categories=levels)
     pairs[C.HOUR] = r_ctx[C.HOUR].to_numpy()[pr].astype(np.float32)
     pairs[C.WEEKDAY] = r_ctx[C.WEEKDAY].to_numpy()[pr].astype(np.float32)
     for col in spec.numeric:
         pairs[col] = pd.to_numeric(requests[col], errors="coerce").to_numpy(dtype=float)[pr]
     if items is not None:
-        pairs = _with_items(pairs, items)
+        pairs = _with_items(pairs, items, catalogue, pi)
     numbers = pd.DataFrame({k: v.astype(np.float32) for k, v in feats.items()}, index=pairs.index)
     return pd.concat([pairs, numbers], axis=1)
 
 
-def _candidates(spec, lc, li, rc, n_items, v_codes, r_codes, l_codes, sizes):
+def _candidates(spec, pop, lc, li, rc, r_codes):
     """(request index, item code) of every candidate pair, sorted by request then item."""
-    n_req = len(rc)
+    n_req, n_items = len(rc), len(pop.catalogue)
     if n_items <= spec.all_items_below:
         return np.repeat(np.arange(n_req), n_items), np.tile(np.arange(n_items), n_req)
     parts = []
     if spec.overall_top:
-        top = np.argsort(-np.bincount(li, minlength=n_items), kind="stable")[: spec.overall_top]
+        top = pop.top_items
         parts.append((np.repeat(np.arange(n_req), len(top)), np.tile(top, n_req)))
     if spec.customer_items:
         own = pd.DataFrame({"c": lc, "i": li}).drop_duplicates()
@@ -366,13 +551,8 @@ def _candidates(spec, lc, li, rc, n_items, v_codes, r_codes, l_codes, sizes):
         parts.append((mine["r"].to_numpy(), mine["i"].to_numpy()))
     if spec.context_top:
         cols = spec.candidate_context
-        size = [sizes[c] for c in cols]
-        lk = _pack([l_codes[c] for c in cols], size)
-        rk = _pack([r_codes[c] for c in cols], size)
-        counts = pd.DataFrame({"k": lk, "i": li}).query("k >= 0").value_counts().reset_index()
-        counts = counts.sort_values(["k", "count", "i"], ascending=[True, False, True])
-        best = counts.groupby("k").head(spec.context_top)
-        mine = pd.DataFrame({"r": np.arange(n_req), "k": rk}).merge(best[["k", "i"]], on="k")
+        rk = _pack([r_codes[c] for c in cols], [pop.sizes[c] for c in cols])
+        mine = pd.DataFrame({"r": np.arange(n_req), "k": rk}).merge(pop.context_top, on="k")
         parts.append((mine["r"].to_numpy(), mine["i"].to_numpy()))
     if not parts:
         raise ConfigError("features.candidates: every candidate source is switched off")
@@ -397,13 +577,14 @@ def _habit(cnt: _Counts, n_items: int, n_cust: int, n_vis: np.ndarray):
     )
 
 
-def _kernel_share(x_v, x_l, li, x_r, pi, n_items, bandwidth_sd: float = 0.25, cells: int = 8):
-    """Share of visits holding the item among visits whose value (e.g. temperature) is near the
-    request's: Gaussian kernel of ``bandwidth_sd`` standard deviations, on a grid of ``cells``
-    cells per bandwidth. Works where the request's value lies inside the history's range."""
+def _kernel(x_v, x_l, li, n_items, bandwidth_sd: float = 0.25, cells: int = 8) -> _Kernel | None:
+    """Share of visits holding the item among visits whose value (e.g. temperature) is near a
+    value: Gaussian kernel of ``bandwidth_sd`` standard deviations, on a grid of ``cells`` cells per
+    bandwidth. Works where the value lies inside the history's range. ``None`` when the column
+    was never recorded."""
     ok_v, ok_l = ~np.isnan(x_v), ~np.isnan(x_l)
     if not ok_v.any():
-        return np.full(len(x_r), np.nan)
+        return None
     h = max(float(np.std(x_v[ok_v])) * bandwidth_sd, 1e-9)
     lo, hi = float(np.min(x_v[ok_v])), float(np.max(x_v[ok_v]))
     # a long-tailed column (prices, distances) must not make the grid, and its n² kernel, huge
@@ -418,9 +599,7 @@ def _kernel_share(x_v, x_l, li, x_r, pi, n_items, bandwidth_sd: float = 0.25, ce
     grid = np.arange(n_grid)
     kernel = np.exp(-0.5 * ((grid[:, None] - grid[None, :]) / cells) ** 2)
     share = (kernel @ lines) / np.maximum(kernel @ visits, 1e-12)[:, None]
-    g_r = np.clip(np.round((x_r - lo) / step), 0, n_grid - 1)
-    out = share[np.nan_to_num(g_r).astype(int), pi]
-    return np.where(np.isnan(x_r), np.nan, out)
+    return _Kernel(lo, step, share)
 
 
 def _mutual_information(lc, lk, li, n_keys, n_items, n_cust) -> np.ndarray:
@@ -442,16 +621,25 @@ def _mutual_information(lc, lk, li, n_keys, n_items, n_cust) -> np.ndarray:
     return np.where(total > 0, np.bincount(jc, weights=terms, minlength=n_cust), np.nan)
 
 
-def _with_items(pairs: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+def _with_items(
+    pairs: pd.DataFrame, items: pd.DataFrame, catalogue: pd.Index, pi: np.ndarray
+) -> pd.DataFrame:
+    """Item attributes as ``item_<column>`` (looked up per catalogue item, then per pair)."""
     attrs = items.drop_duplicates(C.ITEM).set_index(C.ITEM)
-    codes = attrs.index.get_indexer(pairs[C.ITEM].astype(str))
+    codes = attrs.index.get_indexer(catalogue.astype(str))[pi]
     for col in attrs.columns:
         values = attrs[col]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             pairs[f"item_{col}"] = np.where(codes >= 0, values.to_numpy(float)[codes], np.nan)
         else:
-            labels = values.astype(str).to_numpy()[np.maximum(codes, 0)]
-            pairs[f"item_{col}"] = pd.Categorical(np.where(codes >= 0, labels, None))
+            level, labels = pd.factorize(values.astype(str).to_numpy(), sort=True)
+            used = np.where(codes >= 0, level[np.maximum(codes, 0)], -1)
+            present = np.unique(used[used >= 0])
+            remap = np.full(len(labels) + 1, -1)
+            remap[present] = np.arange(len(present))
+            pairs[f"item_{col}"] = pd.Categorical.from_codes(
+                remap[used], categories=labels[present]
+            )
     return pairs
 
 
