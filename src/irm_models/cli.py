@@ -30,7 +30,17 @@ def _help() -> str:
 def _stage_help(stage, cfg) -> str:
     from irm_models.config import group_options, to_yaml
 
-    groups = ("data", "generate", "features", "split", "model", "evaluate", "paths", "experiment")
+    groups = (
+        "data",
+        "generate",
+        "features",
+        "split",
+        "model",
+        "evaluate",
+        "register",
+        "paths",
+        "experiment",
+    )
     options = "\n".join(f"  {g}: {', '.join(group_options(g))}" for g in groups)
     return (
         f"irm {stage.name}: {stage.summary}\n\n"

@@ -69,6 +69,7 @@ class RankerSettings:
 
         values = OmegaConf.to_container(model, resolve=True)
         values.pop("name", None)
+        values.pop("registry_name", None)  # read by `irm register`, not by training
         values["params"] = dict(values.get("params") or {})
         return typed(cls, values, "model")
 

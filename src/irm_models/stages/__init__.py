@@ -48,6 +48,12 @@ STAGES: dict[str, Stage] = {
             ("seed", "data", "model", "evaluate", "mlflow", "paths"),
         ),
         Stage(
+            "register",
+            "register the latest trained model in MLflow; the champion alias moves only if it wins",
+            "irm_models.stages.register",
+            ("register", "model", "evaluate", "mlflow", "paths"),
+        ),
+        Stage(
             "run",
             "the main job: generate (built-in café only), ingest, features, train",
             "irm_models.stages.run",
