@@ -124,9 +124,7 @@ class FeatureSchema:
         for col in self.features:
             values = pairs[col]
             if col in self.categorical:
-                text = values.astype(object).where(values.notna(), None)
-                text = text.map(lambda v: None if v is None else str(v))
-                out[col] = pd.Categorical(text, categories=list(self.categorical[col]))
+                out[col] = _recode(values, self.categorical[col])
             else:
                 out[col] = values.to_numpy(dtype=np.float32, na_value=np.nan)
         return pd.DataFrame(out, index=pairs.index)
@@ -145,6 +143,20 @@ class FeatureSchema:
             {k: tuple(v) for k, v in d["categorical"].items()},
             d.get("code_version", "unknown"),
         )
+
+
+def _recode(values: pd.Series, levels: tuple[str, ...]) -> pd.Categorical:
+    """``values`` as a categorical over the trained ``levels`` (matched as text; unseen or
+    missing -> missing). A categorical input is recoded through its categories, not row by row."""
+    target = pd.Index(levels)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        known = target.get_indexer(values.cat.categories.astype(str))
+        codes = values.cat.codes.to_numpy()
+        mapped = np.where(codes >= 0, np.append(known, -1)[codes], -1)
+        return pd.Categorical.from_codes(mapped, categories=target)
+    text = values.astype(object).where(values.notna(), None)
+    text = text.map(lambda v: None if v is None else str(v))
+    return pd.Categorical(text, categories=target)
 
 
 def request_groups(request: pd.Series) -> np.ndarray:
