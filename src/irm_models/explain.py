@@ -162,75 +162,80 @@ def path_tables(booster: Any, num_iteration: int) -> tuple[np.ndarray, np.ndarra
 
 def contributions(ranker: Any, x: pd.DataFrame, method: str = "path") -> np.ndarray:
     """Per row and feature, the contribution to the raw score (rows x features)."""
-    if method not in METHODS:
-        raise ConfigError(f"score.reasons_method must be one of {METHODS} (got {method!r})")
-    booster, it = ranker.booster, ranker.best_iteration
-    if method == "shap":
-        return booster.predict(x, num_iteration=it, pred_contrib=True)[:, :-1]
-    from scipy import sparse
-
-    offsets, table, _ = _tables(ranker)
-    leaves = booster.predict(x, num_iteration=it, pred_leaf=True).astype(np.int64)
-    leaves = leaves.reshape(len(x), -1) + offsets[None, :]
-    n_rows, n_trees = leaves.shape
-    hit = sparse.csr_matrix(
-        (np.ones(leaves.size), leaves.ravel(), np.arange(0, leaves.size + 1, n_trees)),
-        shape=(n_rows, len(table)),
-    )
-    return np.asarray(hit @ table)
+    return Explainer(ranker, (), (), method).contributions(x, np.eye(len(ranker.schema.features)))
 
 
-def _tables(ranker: Any) -> tuple[np.ndarray, np.ndarray, float]:
-    cached = getattr(ranker, "_path_tables", None)
-    if cached is None:
-        cached = path_tables(ranker.booster, ranker.best_iteration)
-        ranker._path_tables = cached
-    return cached
-
-
-# ----------------------------------------------------------------------------- words
-
-
-def reasons(
-    rows: pd.DataFrame,
-    contrib: np.ndarray,
-    features: Sequence[str],
-    context: Sequence[str],
-    numeric: Sequence[str],
-    top: int = 2,
-) -> np.ndarray:
-    """The reason text of every row: its ``top`` groups with the largest positive contribution
-    whose context is known, joined by "; ".
+class Explainer:
+    """Reason text for pairs scored by a ranker.
 
     Args:
-        rows: the explained pairs (features and context columns).
-        contrib: their contributions (rows x features), columns in ``features`` order.
-        features: the model's feature names.
+        ranker: the :class:`~irm_models.models.ranker.Ranker`.
         context: every sliced context column (companion, intent, daypart, weekend, ...).
         numeric: numeric context columns.
+        method: ``path`` (fast) or ``shap`` (exact, slow); see the module's docstring.
+        top: how many reasons per row at most.
     """
-    groups = [group_of(f, context, numeric) for f in features]
-    names = list(dict.fromkeys(g.name for g in groups if g.kind != "other"))
-    spec = {g.name: g for g in groups}
-    member = np.zeros((len(features), len(names)))
-    for j, g in enumerate(groups):
-        if g.name in names:
-            member[j, names.index(g.name)] = 1.0
-    score = contrib @ member  # rows x groups
-    for k, name in enumerate(names):  # nothing is said of a context the request does not know
-        score[~_sayable(spec[name], rows), k] = -np.inf
-    order = np.argsort(-score, axis=1, kind="stable")[:, :top]
-    out = pd.Series("", index=rows.index, dtype=object)
-    for rank in range(order.shape[1]):
-        best = order[:, rank]
-        ok = score[np.arange(len(rows)), best] > 0
-        for k, name in enumerate(names):
-            pick = np.flatnonzero(ok & (best == k))
-            if len(pick):
-                words = _say(spec[name], rows.iloc[pick]).to_numpy(dtype=object)
-                before = out.iloc[pick].to_numpy(dtype=object)
-                out.iloc[pick] = np.where(before == "", words, before + "; " + words)
-    return out.to_numpy(dtype=object)
+
+    def __init__(
+        self,
+        ranker: Any,
+        context: Sequence[str],
+        numeric: Sequence[str],
+        method: str = "path",
+        top: int = 2,
+    ):
+        if method not in METHODS:
+            raise ConfigError(f"score.reasons_method must be one of {METHODS} (got {method!r})")
+        self.ranker, self.method, self.top = ranker, method, top
+        groups = [group_of(f, context, numeric) for f in ranker.schema.features]
+        self.names = list(dict.fromkeys(g.name for g in groups if g.kind != "other"))
+        self.groups = {g.name: g for g in groups}
+        self.member = np.zeros((len(groups), len(self.names)))  # feature -> group
+        for j, g in enumerate(groups):
+            if g.name in self.names:
+                self.member[j, self.names.index(g.name)] = 1.0
+        self._tables: tuple[np.ndarray, np.ndarray, float] | None = None
+
+    def contributions(self, x: pd.DataFrame, member: np.ndarray | None = None) -> np.ndarray:
+        """Contributions of each row to its raw score, summed by ``member`` (features x groups;
+        default: the reason groups)."""
+        member = self.member if member is None else member
+        booster, it = self.ranker.booster, self.ranker.best_iteration
+        if self.method == "shap":
+            return booster.predict(x, num_iteration=it, pred_contrib=True)[:, :-1] @ member
+        from scipy import sparse
+
+        if self._tables is None:
+            self._tables = path_tables(booster, it)
+        offsets, table, _ = self._tables
+        leaves = booster.predict(x, num_iteration=it, pred_leaf=True).astype(np.int64)
+        leaves = leaves.reshape(len(x), -1) + offsets[None, :]
+        n_rows, n_trees = leaves.shape
+        hit = sparse.csr_matrix(
+            (np.ones(leaves.size), leaves.ravel(), np.arange(0, leaves.size + 1, n_trees)),
+            shape=(n_rows, len(table)),
+        )
+        return np.asarray(hit @ (table @ member))
+
+    def reasons(self, rows: pd.DataFrame) -> np.ndarray:
+        """The reason text of every row (a pair table): its ``top`` groups with the largest
+        positive contribution whose numbers and context are known, joined by "; "."""
+        names, spec = self.names, self.groups
+        score = self.contributions(self.ranker.schema.frame(rows))
+        for k, name in enumerate(names):  # nothing is said of a context the request does not know
+            score[~_sayable(spec[name], rows), k] = -np.inf
+        order = np.argsort(-score, axis=1, kind="stable")[:, : self.top]
+        out = pd.Series("", index=rows.index, dtype=object)
+        for rank in range(order.shape[1]):
+            best = order[:, rank]
+            ok = score[np.arange(len(rows)), best] > 0
+            for k, name in enumerate(names):
+                pick = np.flatnonzero(ok & (best == k))
+                if len(pick):
+                    words = _say(spec[name], rows.iloc[pick]).to_numpy(dtype=object)
+                    before = out.iloc[pick].to_numpy(dtype=object)
+                    out.iloc[pick] = np.where(before == "", words, before + "; " + words)
+        return out.to_numpy(dtype=object)
 
 
 def _known(rows: pd.DataFrame, col: str) -> np.ndarray:
