@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from irm_models import __version__
 
-USAGE = "usage: irm <stage> [key=value | group=option ...] [--help]"
+USAGE = "usage: irm <stage> [key=value | group=option ... | --params params.yaml] [--help]"
 
 
 def _help() -> str:
@@ -23,6 +23,8 @@ def _help() -> str:
         "Overrides use Hydra syntax: `irm ingest data=csv data.visits=visits.csv`,",
         "`irm generate generate.customers=5000 paths.root=/tmp/x`.",
         "`irm <stage> --help` shows the stage's configuration with your overrides applied.",
+        "`--params params.yaml` takes the whole configuration from the params.yaml DVC composed",
+        "from conf/ (dvc.yaml's stages do this, so `dvc exp run -S key=value` reaches them).",
     ]
     return "\n".join(lines)
 
@@ -37,7 +39,9 @@ def _stage_help(stage, cfg) -> str:
         "split",
         "model",
         "evaluate",
+        "tune",
         "register",
+        "score",
         "paths",
         "experiment",
     )
@@ -49,6 +53,23 @@ def _stage_help(stage, cfg) -> str:
         f"configuration ({', '.join(stage.keys)}), with the overrides given:\n\n"
         f"{to_yaml(cfg, stage.keys)}"
     )
+
+
+def _params_option(args: list[str]) -> tuple[str | None, list[str]]:
+    """Take ``--params FILE`` (or ``--params=FILE``) out of the arguments; a bare trailing
+    ``--params`` is left in them, to be reported as an unknown option."""
+    rest: list[str] = []
+    params: str | None = None
+    it = iter(range(len(args)))
+    for i in it:
+        if args[i] == "--params" and i + 1 < len(args):
+            params = args[i + 1]
+            next(it)
+        elif args[i].startswith("--params="):
+            params = args[i].split("=", 1)[1]
+        else:
+            rest.append(args[i])
+    return params, rest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stage = STAGES[name]
     want_help = any(a in ("-h", "--help") for a in rest)
+    params_file, rest = _params_option(rest)
     flags = [a for a in rest if a.startswith("-") and a not in ("-h", "--help")]
     if flags:
         print(
@@ -83,14 +105,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     overrides = [a for a in rest if a not in ("-h", "--help")]
+    if params_file is not None and overrides:
+        print(
+            f"irm {name}: error: --params takes the whole configuration from {params_file}; "
+            f"overrides {overrides} are not applied to it: edit conf/, or run "
+            "`dvc exp run -S key=value`",
+            file=sys.stderr,
+        )
+        return 2
 
     from rich.console import Console
 
-    from irm_models.config import compose
+    from irm_models.config import compose, load_params
 
     console = Console(highlight=False)
     try:
-        cfg = compose(overrides)
+        cfg = compose(overrides) if params_file is None else load_params(params_file)
         if want_help:
             print(_stage_help(stage, cfg))
             return 0

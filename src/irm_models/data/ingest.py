@@ -6,6 +6,7 @@ and writes what it returns, so every rule can be tested on tiny hand-written fra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ import pandera.pandas as pa
 
 from irm_models import columns as C
 from irm_models.data.contract import (
+    CANONICAL_VISIT_COLUMNS,
     MAX_EXAMPLES,
     DataSpec,
     Source,
@@ -211,6 +213,82 @@ def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     for name in spec.numeric:
         out[name] = to_number(mapped[name])
     return out[[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM, *C.CORE_CONTEXT, *spec.context]]
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def normalise_requests(
+    raw: pd.DataFrame, spec: DataSpec, source: Source, reserved: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Scoring requests: ``customer_id`` and ``ts`` (required), companion, intent and context
+    (optional; missing = unknown), mapped by the same ``data.columns`` as the visits; every other
+    column is carried through unchanged under its own name.
+
+    Raises:
+        ContractError: a required column is missing, a value breaks a rule, or a carried column
+            would clash with a canonical or ``reserved`` (output) column name.
+    """
+    names = spec.source_names()
+    mapped = {
+        src: canon
+        for canon, src in names.items()
+        if src in raw.columns and canon not in (C.ITEM, C.VISIT_ID)
+    }
+    problems = [
+        Violation(label(canon, names), "required column is missing")
+        for canon in (C.CUSTOMER_ID, C.TS)
+        if names[canon] not in raw.columns
+    ]
+    carried = [c for c in raw.columns if c not in mapped]
+    clash = [c for c in carried if c in {*CANONICAL_VISIT_COLUMNS, *spec.context, *reserved}]
+    problems += [
+        Violation(f"'{c}'", "is not mapped by data.columns but clashes with an output column")
+        for c in clash
+    ]
+    if problems:
+        have = ", ".join(map(str, raw.columns[:20]))
+        raise ContractError(source.path, problems, hint=f"(the file has these columns: {have})")
+    frame = raw.rename(columns=mapped)
+    ts = parse_timestamps(frame[C.TS], spec.timezone, spec.dayfirst)
+    rules = {
+        C.CUSTOMER_ID: pa.Column(checks=[present()], nullable=True),
+        C.TS: pa.Column(
+            checks=[
+                present(),
+                rule(
+                    lambda s: ~not_blank(s) | ts.notna(),
+                    "must be a parseable timestamp (e.g. 2025-03-01 08:15 or ISO 8601)",
+                ),
+            ],
+            nullable=True,
+        ),
+    }
+    for name in spec.numeric:
+        if name in frame:
+            rules[name] = pa.Column(
+                checks=[rule(numeric_or_missing, "must be a number (or empty)")], nullable=True
+            )
+    raise_violations(
+        pa.DataFrameSchema(rules, name="request rules"),
+        frame,
+        source,
+        names,
+        [C.CUSTOMER_ID, C.TS],
+    )
+    out = frame.copy()
+    out[C.CUSTOMER_ID] = frame[C.CUSTOMER_ID].astype("str").str.strip()
+    out[C.TS] = ts
+    for canon in C.CORE_CONTEXT:
+        if canon in frame:
+            out[canon] = _category(frame[canon], lower=True)
+    for name in spec.categorical:
+        if name in frame:
+            out[name] = _category(frame[name], lower=False)
+    for name in spec.numeric:
+        if name in frame:
+            out[name] = to_number(frame[name])
+    return out
 
 
 # ----------------------------------------------------------------------------- customers, items

@@ -159,6 +159,19 @@ def _recode(values: pd.Series, levels: tuple[str, ...]) -> pd.Categorical:
     return pd.Categorical(text, categories=target)
 
 
+def ranks(request: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Rank of every pair within its request by descending score (1 = first choice; ties keep
+    the pairs' order)."""
+    code = pd.factorize(request)[0]
+    order = np.lexsort((np.arange(len(score)), -score, code))
+    sorted_code = code[order]
+    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
+    position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = position + 1
+    return out
+
+
 def request_groups(request: pd.Series) -> np.ndarray:
     """Sizes of runs of consecutive equal request ids (LightGBM's query groups)."""
     values = request.to_numpy()
@@ -226,20 +239,14 @@ class Ranker:
     def rank(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """request_id, item, probability, rank (1 = first choice) for every pair."""
         prob, score = self.predict(pairs)
-        out = pd.DataFrame(
+        return pd.DataFrame(
             {
                 C.REQUEST_ID: pairs[C.REQUEST_ID].to_numpy(),
                 C.ITEM: pairs[C.ITEM].astype(str).to_numpy(),
                 C.PROBABILITY: prob,
-                "_score": score,
+                C.RANK: ranks(pairs[C.REQUEST_ID].to_numpy(), score),
             }
         )
-        out[C.RANK] = (
-            out.groupby(C.REQUEST_ID, sort=False)["_score"]
-            .rank(method="first", ascending=False)
-            .astype("int64")
-        )
-        return out.drop(columns="_score")
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

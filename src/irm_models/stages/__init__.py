@@ -54,10 +54,34 @@ STAGES: dict[str, Stage] = {
             ("register", "model", "evaluate", "mlflow", "paths"),
         ),
         Stage(
+            "score",
+            "the nightly job: top-k items with reasons per request into data/scores/date=.../",
+            "irm_models.stages.score",
+            ("score", "data", "features", "model", "register", "mlflow", "paths"),
+        ),
+        Stage(
+            "tune",
+            "tune the ranker's hyperparameters with Optuna on the validation window",
+            "irm_models.stages.tune",
+            ("seed", "model", "tune", "evaluate", "mlflow", "paths"),
+        ),
+        Stage(
             "run",
-            "the main job: generate (built-in café only), ingest, features, train",
+            "the main job: generate (built-in café only), ingest, features, train, register, score",
             "irm_models.stages.run",
-            ("seed", "data", "generate", "features", "split", "model", "evaluate", "paths"),
+            (
+                "seed",
+                "data",
+                "generate",
+                "features",
+                "split",
+                "model",
+                "evaluate",
+                "register",
+                "score",
+                "mlflow",
+                "paths",
+            ),
         ),
     )
 }

@@ -1,8 +1,6 @@
 """`irm run`: the main job. Generates the built-in café when ``data`` is the café, then ingests,
-builds features and trains.
-
-Later stages (register, score) join this chain as they land.
-"""
+builds features, trains, registers the model (the champion gate decides whether it serves) and
+scores with the champion."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from irm_models.stages import STAGES
 
 def chain(cfg: DictConfig) -> list[str]:
     steps = ["generate"] if cfg.data.get("generated") else []
-    return [*steps, "ingest", "features", "train"]
+    return [*steps, "ingest", "features", "train", "register", "score"]
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:

@@ -1,0 +1,228 @@
+"""Batch scoring: top-k items per request with calibrated probabilities and reasons.
+
+:func:`score_chunk` is the partition function: a pure function of (history, requests, model) given
+the population of everyone's history at the scoring date. The local engine maps it over chunks of
+customers; a Dask engine maps the same function over partitions, so both give the same rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from irm_models import columns as C
+from irm_models.config import typed
+from irm_models.errors import ConfigError
+from irm_models.explain import METHODS, Explainer
+from irm_models.features import FeatureSpec, Population, build_features
+from irm_models.models.ranker import ranks
+from irm_models.situation import daypart_hours
+
+# Output columns after the request's own columns.
+SCORE_COLUMNS: tuple[str, ...] = (
+    C.RANK,
+    C.ITEM,
+    C.PROBABILITY,
+    "share",
+    "confident",
+    "reasons",
+    "model_name",
+    "model_version",
+    "score_date",
+)
+GRID_ID = C.REQUEST_ID  # the context grid names its requests customer/daypart/companion/intent
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """``conf/score/*.yaml``."""
+
+    model: str | None = None
+    date: str | None = None
+    requests: str | None = None
+    active_days: int = 28
+    k: int = 3
+    chunk_customers: int = 500
+    reasons: str = "path"
+    grid: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.chunk_customers < 1 or self.active_days < 1:
+            raise ConfigError("score.k, score.chunk_customers and score.active_days must be >= 1")
+        if self.reasons not in (*METHODS, "none"):
+            raise ConfigError(
+                f"score.reasons must be one of {[*METHODS, 'none']} (got {self.reasons!r})"
+            )
+        empty = [k for k, v in self.grid.items() if not v]
+        if empty:
+            raise ConfigError(f"score.grid.{empty[0]} lists no values")
+        if self.date is not None:
+            try:
+                pd.Timestamp(self.date)
+            except ValueError:
+                raise ConfigError(f"score.date: not a date: {self.date!r}") from None
+
+    @classmethod
+    def from_config(cls, score: Any) -> ScoreSettings:
+        from omegaconf import OmegaConf
+
+        values = OmegaConf.to_container(score, resolve=True)
+        values["grid"] = {str(k): tuple(str(x) for x in v or ()) for k, v in values["grid"].items()}
+        for key in ("model", "date", "requests"):
+            if values.get(key) is not None:
+                values[key] = str(values[key])
+        return typed(cls, values, "score")
+
+
+def score_date(setting: str | None, history: pd.DataFrame) -> pd.Timestamp:
+    """The scoring date: as set, else the day after the last visit."""
+    if setting is not None:
+        return pd.Timestamp(setting).normalize()
+    return (history[C.TS].max() + pd.Timedelta(days=1)).normalize()
+
+
+def active_customers(
+    history: pd.DataFrame, date: pd.Timestamp, days: int, excluded: set[str]
+) -> np.ndarray:
+    """Customers with a visit in the ``days`` before ``date``, minus ``excluded`` (no consent)."""
+    recent = history.loc[(history[C.TS] < date) & (history[C.TS] >= date - pd.Timedelta(days=days))]
+    customers = np.sort(recent[C.CUSTOMER_ID].unique())
+    return customers[~np.isin(customers, list(excluded))] if excluded else customers
+
+
+def context_grid(
+    customers: Sequence[str], grid: Mapping[str, Sequence[str]], date: pd.Timestamp
+) -> pd.DataFrame:
+    """Every customer x every combination of the grid's values, on ``date``.
+
+    A ``daypart`` dimension sets the request's time to the middle of that daypart; without one,
+    requests are at noon. Other dimensions are context columns (companion, intent, store, ...).
+    """
+    dims = list(grid)
+    combos = pd.DataFrame(list(itertools.product(*grid.values())), columns=dims)
+    hours = np.full(len(combos), 12.0)
+    if C.DAYPART in grid:
+        unknown = sorted(set(grid[C.DAYPART]) - set(C.DAYPARTS))
+        if unknown:
+            raise ConfigError(
+                f"score.grid.daypart: unknown dayparts {unknown}; known: {C.DAYPARTS}"
+            )
+        middle = {d: sum(daypart_hours(i)) / 2 for i, d in enumerate(C.DAYPARTS)}
+        hours = combos[C.DAYPART].map(middle).to_numpy(dtype=float)
+    n = len(combos)
+    cust = np.repeat(np.asarray(customers, dtype=object), n)
+    out = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: pd.array(cust, dtype="str"),
+            C.TS: np.tile(date + pd.to_timedelta(hours, unit="h"), len(customers)),
+        }
+    )
+    for dim in dims:
+        out[dim] = np.tile(combos[dim].to_numpy(dtype=object), len(customers))
+    ident = out[C.CUSTOMER_ID].astype(str)
+    for dim in dims:
+        ident = ident + "/" + out[dim].astype(str)
+    out.insert(0, GRID_ID, ident)
+    return out
+
+
+def feature_requests(requests: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """What the feature builder reads of the requests, keyed by row position."""
+    context = [c for c in (C.COMPANION, C.INTENT, *spec.categorical, *spec.numeric)]
+    out = pd.DataFrame(
+        {
+            C.REQUEST_ID: np.arange(len(requests)),
+            C.CUSTOMER_ID: requests[C.CUSTOMER_ID].to_numpy(),
+            C.TS: requests[C.TS].to_numpy(dtype="datetime64[ns]"),
+        }
+    )
+    for col in context:
+        if col in requests:
+            out[col] = requests[col].to_numpy()
+        else:
+            out[col] = np.nan if col in spec.numeric else None
+    return out
+
+
+@dataclass
+class Model:
+    """A loaded ranker and what the output says about it."""
+
+    ranker: Any
+    name: str
+    version: str
+    explainer: Explainer | None
+
+    @property
+    def threshold(self) -> float | None:
+        value = self.ranker.meta.get("handover_threshold")
+        return None if value is None else float(value)
+
+
+def score_chunk(
+    history: pd.DataFrame,
+    requests: pd.DataFrame,
+    model: Model,
+    population: Population,
+    spec: FeatureSpec,
+    items: pd.DataFrame | None,
+    k: int,
+) -> pd.DataFrame:
+    """The top ``k`` rows per request: the request's columns, then :data:`SCORE_COLUMNS`.
+
+    Args:
+        history: at least the requesting customers' visits (canonical).
+        requests: ``customer_id``, ``ts``, any context and any other columns (carried through).
+        model: the ranker (and its name, version, explainer).
+        population: everyone's history at the scoring date.
+        spec: the feature specification the ranker was trained with.
+        items: item attributes, as in training.
+        k: rows per request.
+    """
+    requests = requests.reset_index(drop=True)
+    pairs = build_features(history, feature_requests(requests, spec), spec, None, items, population)
+    prob, margin = model.ranker.predict(pairs)
+    request = pairs[C.REQUEST_ID].to_numpy()
+    rank = ranks(request, margin)
+    total = np.bincount(request, weights=prob, minlength=len(requests))
+    keep = np.flatnonzero(rank <= k)
+    keep = keep[np.lexsort((rank[keep], request[keep]))]
+    top = pairs.iloc[keep]
+    out = requests.iloc[request[keep]].reset_index(drop=True)
+    out[C.RANK] = rank[keep].astype("int16")
+    out[C.ITEM] = top[C.ITEM].astype(str).to_numpy()
+    out[C.PROBABILITY] = prob[keep]
+    out["share"] = prob[keep] / total[request[keep]]
+    threshold = model.threshold
+    out["confident"] = (out[C.RANK] == 1).to_numpy() & (
+        prob[keep] >= threshold if threshold is not None else False
+    )
+    out["reasons"] = model.explainer.reasons(top) if model.explainer is not None else ""
+    out["model_name"] = model.name
+    out["model_version"] = str(model.version)
+    out["score_date"] = population.cutoff.date().isoformat()
+    return out
+
+
+def customer_chunks(
+    history: pd.DataFrame, requests: pd.DataFrame, size: int
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(history, requests) of consecutive blocks of ``size`` requesting customers."""
+    customers = np.sort(requests[C.CUSTOMER_ID].astype(str).unique())
+    hist_cust = history[C.CUSTOMER_ID].astype(str).to_numpy()
+    h_order = np.argsort(hist_cust, kind="stable")
+    h_sorted = hist_cust[h_order]
+    req_cust = requests[C.CUSTOMER_ID].astype(str).to_numpy()
+    r_order = np.argsort(req_cust, kind="stable")
+    r_sorted = req_cust[r_order]
+    for start in range(0, len(customers), size):
+        block = customers[start : start + size]
+        lo, hi = block[0], block[-1]
+        h = h_order[np.searchsorted(h_sorted, lo) : np.searchsorted(h_sorted, hi, side="right")]
+        r = r_order[np.searchsorted(r_sorted, lo) : np.searchsorted(r_sorted, hi, side="right")]
+        yield history.iloc[np.sort(h)], requests.iloc[np.sort(r)]
