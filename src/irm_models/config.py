@@ -20,6 +20,10 @@ from irm_models.errors import ConfigError
 CONFIG_NAME = "config"
 ENV_CONFIG_DIR = "IRM_CONFIG_DIR"
 ENV_PROJECT_ROOT = "IRM_PROJECT_ROOT"
+# DVC composes conf/<PARAMS_CONFIG_NAME>.yaml (the primary config, paths relative to the repository)
+# into params.yaml (.dvc/config: hydra.config_name); `dvc exp run` sets ENV_DVC_EXPERIMENT.
+PARAMS_CONFIG_NAME = "dvc_params"
+ENV_DVC_EXPERIMENT = "DVC_EXP_BASELINE_REV"
 T = TypeVar("T")
 
 
@@ -59,6 +63,15 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
         ConfigError: an override does not parse, names an unknown option or key, or a required
             value is missing.
     """
+    cfg = _hydra_compose(CONFIG_NAME, overrides)
+    OmegaConf.set_struct(cfg, False)
+    root = cfg.paths.root
+    cfg.paths.root = str(Path(root).expanduser().resolve()) if root else str(project_root())
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def _hydra_compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -68,15 +81,62 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
         with initialize_config_dir(
             version_base="1.3", config_dir=str(config_dir()), job_name="irm"
         ):
-            cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
+            return hydra_compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"invalid configuration or override: {_hydra_message(exc)}") from None
 
-    OmegaConf.set_struct(cfg, False)
-    root = cfg.paths.root
-    cfg.paths.root = str(Path(root).expanduser().resolve()) if root else str(project_root())
+
+def params_yaml() -> str:
+    """The text DVC writes to params.yaml: conf/ composed from ``conf/dvc_params.yaml``, resolved
+    (what `dvc exp run` composes without ``-S``; `make params` writes it)."""
+    cfg = _hydra_compose(PARAMS_CONFIG_NAME, ())
+    OmegaConf.resolve(cfg)
+    return OmegaConf.to_yaml(cfg)
+
+
+def load_params(path: str | Path) -> DictConfig:
+    """The whole configuration from a params.yaml DVC composed (`irm <stage> --params params.yaml`).
+
+    Inside `dvc exp run` the file holds conf/ plus the experiment's ``-S`` overrides. Anywhere else
+    it must equal conf/ composed (:func:`params_yaml`): conf/ is the only source of truth.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or it is stale against conf/.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    file = Path(path).expanduser().resolve()
+    try:
+        cfg = OmegaConf.load(file)
+    except (OSError, OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(
+            f"{file}: cannot read it ({_first_line(exc)}); run `make params`"
+        ) from None
+    if not isinstance(cfg, DictConfig) or "paths" not in cfg:
+        raise ConfigError(f"{file}: not a composed configuration; run `make params`")
+    if not os.environ.get(ENV_DVC_EXPERIMENT):
+        current = OmegaConf.to_container(OmegaConf.create(params_yaml()))
+        stale = _differences(OmegaConf.to_container(cfg), current)
+        if stale:
+            shown = "; ".join(f"{k}: {a!r} in {file.name}, {b!r} in conf/" for k, a, b in stale[:3])
+            raise ConfigError(
+                f"{file} is stale against conf/ ({shown}{'; ...' if len(stale) > 3 else ''}). "
+                f"{file.name} is generated from conf/: run `make params` (make repro does), or "
+                "`dvc exp run`, which recomposes it; to keep an experiment's values, edit conf/"
+            )
+    cfg.paths.root = str(Path(str(cfg.paths.root or ".")).expanduser().resolve())
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """Dotted keys whose values differ between two nested mappings (missing = None)."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+        return out
+    return [] if a == b else [(prefix, a, b)]
 
 
 def resolved(cfg: DictConfig, key: str) -> object:
