@@ -6,10 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench repro clean help
+.PHONY: run test test-fast lint bench params repro clean help
 
 help:
-	@echo "make run | make test | make test-fast | make lint | make bench | make repro | make clean"
+	@echo "make run | make test | make test-fast | make lint | make bench | make params | make repro | make clean"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -34,7 +34,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/cafe_context.py
 	$(BIN)/python bench/generate.py
 
-repro: $(STAMP)
+# params.yaml is generated from conf/ (never edit it): the stages in dvc.yaml read it, and
+# `dvc exp run` recomposes it with its -S overrides. `make repro` refreshes it, then runs the DAG.
+params: $(STAMP)
+	$(BIN)/python -c 'from irm_models.config import params_yaml; open("params.yaml", "w").write(params_yaml())'
+
+repro: params
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 clean:

@@ -25,7 +25,7 @@ from irm_models.config import path_of
 from irm_models.errors import InputError
 from irm_models.evaluation import Comparison, EvalSettings, compare_models
 from irm_models.features import candidate_recall, missed_orders
-from irm_models.io import write_json
+from irm_models.io import atomic_file, write_json
 from irm_models.metrics import METRICS
 from irm_models.models.baselines import BASELINES, baseline_probability, oracle_probability
 from irm_models.models.ranker import RankerSettings, importance, train_ranker
@@ -105,6 +105,9 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         )
         metrics_path = path_of(cfg, "paths.reports_dir") / "metrics.json"
         write_json(report, metrics_path)
+        for name, table in plot_tables(comparison, evaluate.ece_bins).items():
+            with atomic_file(metrics_path.parent / "plots" / f"{name}.csv") as tmp:
+                table.to_csv(tmp, index=False, float_format="%.6g")
         _log(mlflow, ranker, comparison, data["test"], metrics_path)
         run_id = mlflow.active_run().info.run_id
 
@@ -139,6 +142,39 @@ def metrics_table(report: dict[str, Any]) -> Table:
         cells = ["–" if values[m] is None else f"{values[m]:.3f}" for m in METRICS]
         table.add_row(f"{name} *" if name == report["best_baseline"] else name, *cells)
     return table
+
+
+def plot_tables(comparison: Comparison, bins: int) -> dict[str, pd.DataFrame]:
+    """The data of the DVC plots (reports/plots/<name>.csv) on the test window: the model's
+    calibration (mean top-1 probability vs share that ordered it, per probability bin) and hit@1
+    per context level for the model, the best baseline and crm_favourite."""
+    req = comparison.requests[MODEL]
+    top = req["top_prob"].to_numpy(dtype=float)
+    frame = pd.DataFrame(
+        {"bin": np.minimum((top * bins).astype(int), bins - 1), "p": top, "hit": req["hit1"]}
+    )
+    calib = frame.groupby("bin").agg(
+        predicted=("p", "mean"), observed=("hit", "mean"), visits=("p", "size")
+    )
+    calib["perfect"] = calib["predicted"]
+    report = comparison.report
+    shown = {
+        MODEL: MODEL,
+        "best_baseline": report["best_baseline"],
+        "crm_favourite": "crm_favourite",
+    }
+    rows = [
+        {
+            "context": f"{dim}={level}",
+            **{k: (by.get(m) or {}).get("hit@1") for k, m in shown.items()},
+        }
+        for dim, levels in report["by_context"].items()
+        for level, by in levels.items()
+    ]
+    return {
+        "calibration": calib.reset_index()[["predicted", "observed", "perfect", "visits"]],
+        "hit_by_context": pd.DataFrame(rows, columns=["context", *shown]),
+    }
 
 
 def _log(mlflow: Any, ranker: Any, comparison: Comparison, test: pd.DataFrame, metrics_path: Path):
