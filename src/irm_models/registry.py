@@ -187,8 +187,8 @@ def decide(
             reason += "; no champion yet"
     if champion is not None and champion.value is None:
         reason += (
-            f"; champion version {champion.version} was compared through the best baseline "
-            f"only: it cannot score the current test window ({champion.problem})"
+            f"; champion version {champion.version} could not be re-scored on the current test "
+            f"window ({champion.problem}), so the gate compared with the best baseline only"
         )
     if not lost:
         return Gate(ACCEPTED, reason)
@@ -557,7 +557,9 @@ def score_champion(
         value = rescore(ranker, test, missed, metric, ece_bins)
     except InputError as exc:
         return Champion(version, None, str(exc))
-    return Champion(version, None if np.isnan(value) else value)
+    if np.isnan(value):
+        return Champion(version, None, f"its {metric} is undefined on this window")
+    return Champion(version, value)
 
 
 def register_version(
