@@ -1,0 +1,230 @@
+"""`irm score`: the nightly job's output, atomicity, chunk invariance, requests files, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from irm_models import columns as C
+from irm_models.errors import ConfigError
+from irm_models.models.ranker import ranks
+from irm_models.scoring import SCORE_COLUMNS, ScoreSettings, context_grid, customer_chunks
+from tests.conftest import TINY_CAFE, digest
+
+GRID = ("daypart", "companion", "intent")
+
+
+def test_ranks_break_ties_by_position():
+    request = np.array(["a", "a", "a", "b", "b"])
+    score = np.array([0.1, 0.5, 0.5, 2.0, 3.0])
+    assert ranks(request, score).tolist() == [3, 1, 2, 2, 1]
+
+
+def test_context_grid_is_every_customer_in_every_combination():
+    date = pd.Timestamp("2025-06-02")
+    grid = {"daypart": ["morning", "afternoon"], "companion": ["alone", "kids"]}
+    out = context_grid(["c1", "c2", "c3"], grid, date)
+    assert len(out) == 3 * 4 and out[C.REQUEST_ID].is_unique
+    assert set(out.loc[out[C.CUSTOMER_ID] == "c2", C.REQUEST_ID]) == {
+        "c2/morning/alone",
+        "c2/morning/kids",
+        "c2/afternoon/alone",
+        "c2/afternoon/kids",
+    }
+    # the time is the middle of the daypart (morning 07-11, afternoon 14-17), on the date
+    hours = out.groupby("daypart")[C.TS].first().dt.hour.to_dict()
+    assert hours == {"morning": 9, "afternoon": 15}
+    assert (out[C.TS].dt.normalize() == date).all()
+
+
+def test_context_grid_rejects_unknown_dayparts():
+    with pytest.raises(ConfigError, match="brunch"):
+        context_grid(["c"], {"daypart": ["brunch"]}, pd.Timestamp("2025-01-01"))
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"k": 0}, "score.k"),
+        ({"reasons": "lime"}, "score.reasons"),
+        ({"date": "yesterday-ish"}, "score.date"),
+        ({"grid": {"companion": ()}}, "score.grid.companion"),
+    ],
+)
+def test_score_settings_are_checked(values, match):
+    with pytest.raises(ConfigError, match=match):
+        ScoreSettings(**values)
+
+
+def test_customer_chunks_partition_requests_and_history():
+    history = pd.DataFrame({C.CUSTOMER_ID: list("abcabcdd"), "x": range(8)})
+    requests = pd.DataFrame({C.CUSTOMER_ID: list("dcbaae"), "r": range(6)})
+    seen_h, seen_r = [], []
+    for h, r in customer_chunks(history, requests, 2):
+        assert set(h[C.CUSTOMER_ID]) <= set(r[C.CUSTOMER_ID])
+        assert r[C.CUSTOMER_ID].nunique() <= 2
+        seen_h += h["x"].tolist()
+        seen_r += r["r"].tolist()
+    assert sorted(seen_r) == list(range(6))
+    assert sorted(seen_h) == list(range(8))
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _scores(folder) -> pd.DataFrame:
+    parts = sorted(folder.glob("part-*.parquet"))
+    assert parts, f"no output in {folder}"
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def _only(folder):
+    (found,) = list(folder.glob("date=*"))
+    return found
+
+
+@pytest.fixture
+def out(tmp_path):
+    """Overrides that keep `irm score` on the tiny café from writing into the shared root."""
+    return [f"paths.scores_dir={tmp_path / 'scores'}", f"paths.reports_dir={tmp_path / 'reports'}"]
+
+
+def test_irm_run_scores_the_context_grid_with_the_champion(tiny_cafe_root):
+    """`irm run` (the tiny café fixture) ends with register and score."""
+    folder = _only(tiny_cafe_root / "data" / "scores")
+    scores = _scores(folder)
+    visits = pd.read_parquet(tiny_cafe_root / "data" / "interim" / "visits.parquet")
+    date = (visits[C.TS].max() + pd.Timedelta(days=1)).normalize()
+    assert folder.name == f"date={date.date()}"
+    assert list(scores.columns) == [C.REQUEST_ID, C.CUSTOMER_ID, C.TS, *GRID, *SCORE_COLUMNS]
+    # every consenting customer seen in the last 28 days x 36 contexts x 3 items
+    active = visits.loc[visits[C.TS] >= date - pd.Timedelta(days=28), C.CUSTOMER_ID].unique()
+    assert set(scores[C.CUSTOMER_ID]) == set(active)
+    assert scores[C.REQUEST_ID].nunique() == len(active) * 36
+    assert scores.groupby(C.REQUEST_ID).size().eq(3).all()
+    assert (scores["model_version"] == "1").all() and (
+        scores["score_date"] == str(date.date())
+    ).all()
+    for _, request in scores.groupby(C.REQUEST_ID):
+        assert request[C.RANK].tolist() == [1, 2, 3]
+        assert request[C.PROBABILITY].is_monotonic_decreasing
+    assert scores[C.PROBABILITY].between(0, 1).all()
+    assert scores.groupby(C.REQUEST_ID)["share"].sum().le(1 + 1e-9).all()
+    assert not scores.loc[scores[C.RANK] > 1, "confident"].any()
+    said = scores["reasons"].str.len() > 0
+    assert said.mean() > 0.9
+    assert scores.loc[said, "reasons"].str.contains("ordered it|visits|suits|last").all()
+
+
+def test_chunks_give_the_same_rows_as_one_pass(irm, tiny_cafe_root, out, tmp_path):
+    """The partition function is pure: chunking (local engine, later Dask) changes nothing."""
+    root = f"paths.root={tiny_cafe_root}"
+    assert irm("score", root, *out, "score.chunk_customers=7").code == 0
+    small = _scores(_only(tmp_path / "scores"))
+    assert len(list(_only(tmp_path / "scores").glob("part-*"))) > 5
+    assert irm("score", root, *out, "score.chunk_customers=100000").code == 0
+    whole = _scores(_only(tmp_path / "scores"))
+    key = [C.REQUEST_ID, C.RANK]
+    pd.testing.assert_frame_equal(
+        small.sort_values(key).reset_index(drop=True), whole.sort_values(key).reset_index(drop=True)
+    )
+
+
+def test_a_failure_midway_leaves_the_previous_output_and_a_rerun_replaces_it(
+    irm, tiny_cafe_root, out, tmp_path, monkeypatch
+):
+    import irm_models.stages.score as stage
+
+    root = f"paths.root={tiny_cafe_root}"
+    assert irm("score", root, *out, "score.chunk_customers=10").code == 0
+    folder = _only(tmp_path / "scores")
+    before = digest(folder)
+    calls = {"n": 0}
+    real = stage.score_chunk
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("killed midway")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "score_chunk", failing)
+    with pytest.raises(RuntimeError, match="killed midway"):
+        irm("score", root, *out, "score.chunk_customers=10", "score.k=1")
+    assert digest(folder) == before
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary left
+
+    monkeypatch.setattr(stage, "score_chunk", real)
+    assert irm("score", root, *out, "score.chunk_customers=1000", "score.k=1").code == 0
+    again = _scores(folder)
+    assert len(list(folder.glob("part-*"))) == 1  # the old ten-customer parts are gone
+    assert again.groupby(C.REQUEST_ID).size().eq(1).all()
+
+
+def test_requests_file_carries_its_columns_and_skips_customers_without_consent(
+    irm, tiny_cafe_root, out, tmp_path
+):
+    customers = pd.read_parquet(tiny_cafe_root / "data" / "interim" / "customers.parquet")
+    yes = customers.loc[customers[C.CONSENT], C.CUSTOMER_ID].iloc[:2].tolist()
+    no = customers.loc[~customers[C.CONSENT], C.CUSTOMER_ID].iloc[0]
+    requests = pd.DataFrame(
+        {
+            "ticket": ["r1", "r2", "r3", "r4"],
+            C.CUSTOMER_ID: [yes[0], yes[1], no, "never-seen"],
+            C.TS: [
+                "2025-05-02 08:30",
+                "2025-05-02T16:00:00+02:00",
+                "2025-05-02 09:00",
+                "2025-05-02 12:00",
+            ],
+            C.COMPANION: ["Kids", None, "alone", "friends"],
+            "store": ["campus", "station", "campus", None],
+            "temperature": [11.5, None, 9.0, 15.0],
+        }
+    )
+    path = tmp_path / "requests.csv"
+    requests.to_csv(path, index=False)
+    result = irm(
+        "score", f"paths.root={tiny_cafe_root}", *out, f"score.requests={path}", "score.k=2"
+    )
+    assert result.code == 0, result.err
+    assert "dropped (no consent)" in result.out
+    scores = _scores(_only(tmp_path / "scores"))
+    assert scores["ticket"].unique().tolist() == ["r1", "r2", "r4"]  # the stranger gets answers too
+    assert scores.groupby("ticket").size().eq(2).all()
+    first = scores.loc[scores["ticket"] == "r1"].iloc[0]
+    assert first[C.COMPANION] == "kids" and first["store"] == "campus"
+    assert scores.loc[scores["ticket"] == "r2", C.TS].iloc[0] == pd.Timestamp("2025-05-02 14:00")
+
+
+def test_a_bad_requests_file_names_the_file_column_and_rows(irm, tiny_cafe_root, out, tmp_path):
+    path = tmp_path / "bad.csv"
+    pd.DataFrame(
+        {C.CUSTOMER_ID: ["a", "b", ""], C.TS: ["2025-05-02", "not a time", "2025-05-02"]}
+    ).to_csv(path, index=False)
+    result = irm("score", f"paths.root={tiny_cafe_root}", *out, f"score.requests={path}")
+    assert result.code == 2
+    assert str(path) in result.err and "'ts'" in result.err and "line 3" in result.err
+    assert "'customer_id'" in result.err and "line 4" in result.err
+    assert not (tmp_path / "scores").exists()
+
+
+def test_a_model_whose_features_differ_is_refused_naming_them(irm, tiny_cafe_root, out, tmp_path):
+    result = irm(
+        "score", f"paths.root={tiny_cafe_root}", *out, "features.joint=[[companion,intent]]"
+    )
+    assert result.code == 2
+    assert "irm-preference version 1" in result.err
+    assert "missing" in result.err and "cust_share_companion_x_daypart" in result.err
+    assert not list((tmp_path / "scores").iterdir())  # no output, no temporary folder
+
+
+def test_no_registered_model_is_a_clear_error(irm, tmp_path):
+    root = tmp_path / "empty"
+    assert irm("generate", f"paths.root={root}", *TINY_CAFE).code == 0
+    assert irm("ingest", f"paths.root={root}").code == 0
+    result = irm("score", f"paths.root={root}")
+    assert result.code == 2
+    assert "no model registered under irm-preference" in result.err
+    assert not (root / "data" / "scores").exists()
