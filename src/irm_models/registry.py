@@ -566,10 +566,13 @@ def register_version(
     client: Any, mlflow: Any, name: str, found: Candidate, tags: Mapping[str, str]
 ) -> tuple[str, bool]:
     """Register the candidate (or reuse its existing version) and set its tags; returns
-    ``(version, newly_registered)``."""
+    ``(version, newly_registered)``. A reused version keeps the git commit it was registered
+    with; its decision and metrics tags are rewritten."""
     if found.existing is not None:
+        before = client.get_model_version(name, found.existing).tags
         for key, value in tags.items():
-            client.set_model_version_tag(name, found.existing, key, value)
+            if not (key == TAG_COMMIT and before.get(TAG_COMMIT)):
+                client.set_model_version_tag(name, found.existing, key, value)
         return found.existing, False
     with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Created version ..."
         version = mlflow.register_model(found.model_uri, name, tags=dict(tags))

@@ -69,9 +69,12 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
             champion,
             settings.force,
         )
-    tags = R.version_tags(found.report, R.git_commit(), found.config_sha256, metric, gate)
-    if already:  # keep the decision that made it champion
-        tags = {k: v for k, v in tags.items() if k not in (R.TAG_GATE, R.TAG_REASON)}
+    # the champion keeps the tags (and the decision) it was promoted with
+    tags = (
+        {}
+        if already
+        else R.version_tags(found.report, R.git_commit(), found.config_sha256, metric, gate)
+    )
 
     with stage_run(cfg, "register", {"registered_model": name, "train_run_id": found.run_id}) as (
         mlflow
@@ -81,7 +84,8 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         if gate.promote and not already:
             client.set_registered_model_alias(name, settings.alias, version)
         after = version if (gate.promote or already) else (current and str(current.version))
-        report = R.report_of(name, version, found, gate, settings, champion, after, new, tags)
+        shown = dict(current.tags) if already else tags
+        report = R.report_of(name, version, found, gate, settings, champion, after, new, shown)
         mlflow.set_tags({"registered_version": version, "gate": gate.decision})
         mlflow.set_tag("gate_reason", gate.reason[:5000])
         values = {
