@@ -7,8 +7,10 @@ customers; a Dask engine maps the same function over partitions, so both give th
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +174,7 @@ def score_chunk(
     spec: FeatureSpec,
     items: pd.DataFrame | None,
     k: int,
+    seconds: MutableMapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """The top ``k`` rows per request: the request's columns, then :data:`SCORE_COLUMNS`.
 
@@ -183,10 +186,25 @@ def score_chunk(
         spec: the feature specification the ranker was trained with.
         items: item attributes, as in training.
         k: rows per request.
+        seconds: if given, seconds spent per step (features, predict, reasons, assemble) are
+            added to it.
     """
+    clock = _Clock(seconds)
     requests = requests.reset_index(drop=True)
-    pairs = build_features(history, feature_requests(requests, spec), spec, None, items, population)
-    prob, margin = model.ranker.predict(pairs)
+    with clock("features"):
+        pairs = build_features(
+            history, feature_requests(requests, spec), spec, None, items, population
+        )
+    with clock("predict"):
+        prob, margin = model.ranker.predict(pairs)
+    with clock("assemble"):
+        out, top = _top(requests, pairs, prob, margin, model, k, population.cutoff)
+    with clock("reasons"):
+        out["reasons"] = model.explainer.reasons(top) if model.explainer is not None else ""
+    return out
+
+
+def _top(requests, pairs, prob, margin, model, k, date):
     request = pairs[C.REQUEST_ID].to_numpy()
     rank = ranks(request, margin)
     total = np.bincount(request, weights=prob, minlength=len(requests))
@@ -202,11 +220,27 @@ def score_chunk(
     out["confident"] = (out[C.RANK] == 1).to_numpy() & (
         prob[keep] >= threshold if threshold is not None else False
     )
-    out["reasons"] = model.explainer.reasons(top) if model.explainer is not None else ""
+    out["reasons"] = ""
     out["model_name"] = model.name
     out["model_version"] = str(model.version)
-    out["score_date"] = population.cutoff.date().isoformat()
-    return out
+    out["score_date"] = date.date().isoformat()
+    return out, top
+
+
+class _Clock:
+    """Adds the seconds spent in ``with clock(step):`` blocks to a mapping (if any)."""
+
+    def __init__(self, seconds: MutableMapping[str, float] | None):
+        self.seconds = seconds
+
+    @contextlib.contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.seconds is not None:
+                self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
 
 
 def customer_chunks(

@@ -87,12 +87,16 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     started = time.perf_counter()
     settings = ScoreSettings.from_config(cfg.score)
     spec = FeatureSpec.from_config(cfg)
+    steps: dict[str, float] = {}
     history, items = read_interim(cfg)
+    steps["history"] = time.perf_counter() - started
     date = score_date(settings.date, history)
     history = history.loc[history[C.TS] <= date]
     if history.empty:
         raise InputError(f"no visits up to score.date {date.date()}: nothing to score from")
+    mark = time.perf_counter()
     model = load_model(cfg, settings, spec)
+    steps["model"] = time.perf_counter() - mark
 
     if settings.requests is not None:
         requests, dropped = consent_filter(cfg, read_requests(cfg, settings))
@@ -104,7 +108,9 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     if requests.empty:
         raise InputError(f"no requests to score ({source}; dropped for consent: {dropped})")
 
+    mark = time.perf_counter()
     population = Population.of(history, spec, date)
+    steps["population"] = time.perf_counter() - mark
     out_dir: Path = path_of(cfg, "paths.scores_dir") / f"date={date.date().isoformat()}"
     rows = confident = 0
     n_customers = requests[C.CUSTOMER_ID].nunique()
@@ -113,10 +119,12 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         chunks = customer_chunks(history, requests, settings.chunk_customers)
         for index, (hist, chunk) in enumerate(chunks):
             try:
-                scored = score_chunk(hist, chunk, model, population, spec, items, settings.k)
+                scored = score_chunk(hist, chunk, model, population, spec, items, settings.k, steps)
             except InputError as exc:
                 raise InputError(f"model {model.name} version {model.version}: {exc}") from None
+            mark = time.perf_counter()
             scored.to_parquet(tmp / f"part-{index:05d}.parquet", index=False)
+            steps["write"] = steps.get("write", 0.0) + time.perf_counter() - mark
             rows += len(scored)
             confident += int(scored["confident"].sum())
             bar.advance(task, chunk[C.CUSTOMER_ID].nunique())
@@ -132,6 +140,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         "rows": rows,
         "share_confident": confident / len(requests),
         "seconds": round(seconds, 2),
+        "seconds_by_step": {k: round(v, 2) for k, v in steps.items()},
         "output": str(out_dir),
     }
     write_json(report, path_of(cfg, "paths.reports_dir") / "score.json")

@@ -1,0 +1,133 @@
+"""Benchmark: `irm score` on the context grid of 10 k and 100 k café customers (36 contexts each).
+
+A model is trained and registered once on the default café (`irm run`), then for every size a café
+of that many customers is generated and ingested, and `irm score` scores every customer (in a child
+process, so its peak RSS is its own) with that champion. Recorded: requests/s, seconds per step
+(history load, population, features, predict, reasons, write) and peak RSS. In the same run,
+LightGBM's raw ``Booster.predict`` is timed on the identical pair table (the first chunks of the
+same grid), and the whole scoring path's throughput is reported as a ratio of it.
+
+Run: `.venv/bin/python bench/score.py [--customers 10000 100000]`; writes bench/results/score.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+CHILD = """
+import json, resource, sys, time
+from irm_models.cli import main
+t = time.perf_counter()
+code = main(sys.argv[1:])
+seconds = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+print("BENCH " + json.dumps({"code": code, "seconds": seconds, "peak_rss_mb": peak}))
+"""
+RAW_CUSTOMERS = 2000  # customers whose grid pairs are predicted raw
+
+
+def irm(*args: str, env: dict | None = None) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=env
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")]
+    if proc.returncode != 0 or not lines or json.loads(lines[-1][6:])["code"] != 0:
+        raise SystemExit(
+            f"irm {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
+    result = json.loads(lines[-1][6:])
+    return {"seconds": round(result["seconds"], 2), "peak_rss_mb": round(result["peak_rss_mb"])}
+
+
+def raw_predict(root: Path, env: dict) -> dict:
+    """Pairs/s of Booster.predict alone on the grid pairs of the first RAW_CUSTOMERS customers."""
+    import pandas as pd
+
+    from irm_models import columns as C
+    from irm_models.config import compose
+    from irm_models.features import FeatureSpec, Population, build_features
+    from irm_models.registry import load_ranker, resolve_model, store
+    from irm_models.scoring import ScoreSettings, context_grid, feature_requests, score_date
+
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    cfg = compose([f"paths.root={root}"])
+    spec = FeatureSpec.from_config(cfg)
+    settings = ScoreSettings.from_config(cfg.score)
+    with store(cfg):
+        ranker = load_ranker(resolve_model(cfg).uri)
+    history = pd.read_parquet(root / "data/interim/visits.parquet")
+    items = pd.read_parquet(root / "data/interim/items.parquet")
+    date = score_date(None, history)
+    customers = sorted(history[C.CUSTOMER_ID].unique())[:RAW_CUSTOMERS]
+    requests = context_grid(customers, settings.grid, date)
+    population = Population.of(history, spec, date)
+    mine = history.loc[history[C.CUSTOMER_ID].isin(customers)]
+    pairs = build_features(mine, feature_requests(requests, spec), spec, None, items, population)
+    x = ranker.schema.frame(pairs)
+    start = time.perf_counter()
+    ranker.booster.predict(x, num_iteration=ranker.best_iteration, raw_score=True)
+    seconds = time.perf_counter() - start
+    return {
+        "pairs": len(x),
+        "requests": len(requests),
+        "seconds": round(seconds, 2),
+        "pairs_per_s": round(len(x) / seconds),
+        "requests_per_s": round(len(requests) / seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as model_root:
+        trained = irm("run", f"paths.root={model_root}")
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{model_root}/mlflow.db"}
+        for n in args.customers:
+            with tempfile.TemporaryDirectory(prefix="irm-bench-") as tmp:
+                root = Path(tmp)
+                common = (f"generate.customers={n}", f"paths.root={root}")
+                irm("generate", *common)
+                irm("ingest", *common)
+                # every customer of the café is active: n x 36 requests
+                scored = irm("score", *common, "score.active_days=100000", env=env)
+                report = json.loads((root / "reports/score.json").read_text())
+                raw = raw_predict(root, env)
+            per_s = report["requests"] / report["seconds"]
+            run = {
+                "customers": n,
+                "requests": report["requests"],
+                "rows": report["rows"],
+                "seconds": report["seconds"],
+                "requests_per_s": round(per_s),
+                "seconds_by_step": report["seconds_by_step"],
+                "peak_rss_mb": scored["peak_rss_mb"],
+                "raw_predict": raw,
+                "ratio_to_raw_predict": round(per_s / raw["requests_per_s"], 3),
+            }
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = {
+        "benchmark": "score",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "model_training": trained,
+        "runs": runs,
+    }
+    (args.out / "score.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
