@@ -287,3 +287,8 @@ def test_bring_your_own_data_runs_and_scores_with_renamed_columns(irm, tmp_path)
     assert list(out.columns) == [*carried, *SCORE_COLUMNS]
     assert out["request_ref"].tolist() == ["A-1"] * 3 + ["A-2"] * 3
     assert set(out[C.ITEM]) <= set(bistro["dish"])
+
+
+def test_a_grid_dimension_must_be_a_context_column(irm, tiny_cafe_root, out):
+    result = irm("score", f"paths.root={tiny_cafe_root}", *out, "+score.grid.mood=[happy]")
+    assert result.code == 2 and "score.grid: ['mood'] are not context columns" in result.err

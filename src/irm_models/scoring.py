@@ -246,17 +246,17 @@ class _Clock:
 def customer_chunks(
     history: pd.DataFrame, requests: pd.DataFrame, size: int
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """(history, requests) of consecutive blocks of ``size`` requesting customers."""
-    customers = np.sort(requests[C.CUSTOMER_ID].astype(str).unique())
-    hist_cust = history[C.CUSTOMER_ID].astype(str).to_numpy()
-    h_order = np.argsort(hist_cust, kind="stable")
-    h_sorted = hist_cust[h_order]
-    req_cust = requests[C.CUSTOMER_ID].astype(str).to_numpy()
-    r_order = np.argsort(req_cust, kind="stable")
-    r_sorted = req_cust[r_order]
-    for start in range(0, len(customers), size):
-        block = customers[start : start + size]
-        lo, hi = block[0], block[-1]
-        h = h_order[np.searchsorted(h_sorted, lo) : np.searchsorted(h_sorted, hi, side="right")]
-        r = r_order[np.searchsorted(r_sorted, lo) : np.searchsorted(r_sorted, hi, side="right")]
-        yield history.iloc[np.sort(h)], requests.iloc[np.sort(r)]
+    """(history, requests) of consecutive blocks of ``size`` requesting customers (in sorted
+    order); history rows of customers without requests are never read."""
+    customers = pd.Index(np.sort(requests[C.CUSTOMER_ID].astype(str).unique()))
+    r_block = customers.get_indexer(requests[C.CUSTOMER_ID].astype(str)) // size
+    h_pos = customers.get_indexer(history[C.CUSTOMER_ID].astype(str))
+    h_block = np.where(h_pos >= 0, h_pos // size, -1)
+    n_blocks = -(-len(customers) // size)
+    h_order, r_order = np.argsort(h_block, kind="stable"), np.argsort(r_block, kind="stable")
+    h_cuts = np.searchsorted(h_block[h_order], np.arange(n_blocks + 1))
+    r_cuts = np.searchsorted(r_block[r_order], np.arange(n_blocks + 1))
+    for block in range(n_blocks):
+        h = h_order[h_cuts[block] : h_cuts[block + 1]]
+        r = r_order[r_cuts[block] : r_cuts[block + 1]]
+        yield history.iloc[h], requests.iloc[r]

@@ -23,7 +23,7 @@ from irm_models import columns as C
 from irm_models.config import path_of
 from irm_models.data.contract import DataSpec
 from irm_models.data.ingest import normalise_requests
-from irm_models.errors import InputError
+from irm_models.errors import ConfigError, InputError
 from irm_models.explain import Explainer
 from irm_models.features import FeatureSpec, Population
 from irm_models.io import atomic_dir, write_json
@@ -102,6 +102,12 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         requests, dropped = consent_filter(cfg, read_requests(cfg, settings))
         source = str(path_of(cfg, "score.requests"))
     else:
+        known = {C.DAYPART, C.COMPANION, C.INTENT, *spec.categorical, *spec.numeric}
+        unknown = sorted(set(settings.grid) - known)
+        if unknown:
+            raise ConfigError(
+                f"score.grid: {unknown} are not context columns; known: {sorted(known)}"
+            )
         customers = active_customers(history, date, settings.active_days, not_consenting(cfg))
         requests, dropped = context_grid(customers, settings.grid, date), 0
         source = f"context grid ({len(customers):,} customers x {_combos(settings)} contexts)"
