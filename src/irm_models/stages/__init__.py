@@ -63,7 +63,7 @@ STAGES: dict[str, Stage] = {
             "tune",
             "tune the ranker's hyperparameters with Optuna on the validation window",
             "irm_models.stages.tune",
-            ("seed", "model", "tune", "evaluate", "mlflow", "paths"),
+            ("seed", "data", "model", "tune", "evaluate", "mlflow", "paths"),
         ),
         Stage(
             "run",
