@@ -71,7 +71,9 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     return cfg
 
 
-def _hydra_compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
+def _hydra_compose(
+    config_name: str, overrides: Sequence[str], folder: Path | None = None
+) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -79,17 +81,18 @@ def _hydra_compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
 
     try:
         with initialize_config_dir(
-            version_base="1.3", config_dir=str(config_dir()), job_name="irm"
+            version_base="1.3", config_dir=str(folder or config_dir()), job_name="irm"
         ):
             return hydra_compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"invalid configuration or override: {_hydra_message(exc)}") from None
 
 
-def params_yaml() -> str:
-    """The text DVC writes to params.yaml: conf/ composed from ``conf/dvc_params.yaml``, resolved
-    (what `dvc exp run` composes without ``-S``; `make params` writes it)."""
-    cfg = _hydra_compose(PARAMS_CONFIG_NAME, ())
+def params_yaml(folder: Path | None = None) -> str:
+    """The text DVC writes to params.yaml: conf/ (``folder``, default :func:`config_dir`) composed
+    from ``dvc_params.yaml``, resolved (what `dvc exp run` composes without ``-S``; `make params`
+    writes it)."""
+    cfg = _hydra_compose(PARAMS_CONFIG_NAME, (), folder)
     OmegaConf.resolve(cfg)
     return OmegaConf.to_yaml(cfg)
 
@@ -98,7 +101,8 @@ def load_params(path: str | Path) -> DictConfig:
     """The whole configuration from a params.yaml DVC composed (`irm <stage> --params params.yaml`).
 
     Inside `dvc exp run` the file holds conf/ plus the experiment's ``-S`` overrides. Anywhere else
-    it must equal conf/ composed (:func:`params_yaml`): conf/ is the only source of truth.
+    it must equal conf/ composed (:func:`params_yaml`; the ``conf/`` beside the file, which DVC
+    composes, else :func:`config_dir`): conf/ is the only source of truth.
 
     Raises:
         ConfigError: the file is missing or unreadable, or it is stale against conf/.
@@ -115,7 +119,9 @@ def load_params(path: str | Path) -> DictConfig:
     if not isinstance(cfg, DictConfig) or "paths" not in cfg:
         raise ConfigError(f"{file}: not a composed configuration; run `make params`")
     if not os.environ.get(ENV_DVC_EXPERIMENT):
-        current = OmegaConf.to_container(OmegaConf.create(params_yaml()))
+        beside = file.parent / "conf"
+        folder = beside if (beside / f"{PARAMS_CONFIG_NAME}.yaml").is_file() else None
+        current = OmegaConf.to_container(OmegaConf.create(params_yaml(folder)))
         stale = _differences(OmegaConf.to_container(cfg), current)
         if stale:
             shown = "; ".join(f"{k}: {a!r} in {file.name}, {b!r} in conf/" for k, a, b in stale[:3])
