@@ -72,7 +72,7 @@ def raw_predict(root: Path, env: dict) -> dict:
     population = Population.of(history, spec, date)
     mine = history.loc[history[C.CUSTOMER_ID].isin(customers)]
     pairs = build_features(mine, feature_requests(requests, spec), spec, None, items, population)
-    x = ranker.schema.frame(pairs)
+    x = ranker.schema.matrix(pairs)
     start = time.perf_counter()
     ranker.booster.predict(x, num_iteration=ranker.best_iteration, raw_score=True)
     seconds = time.perf_counter() - start

@@ -160,7 +160,7 @@ def path_tables(booster: Any, num_iteration: int) -> tuple[np.ndarray, np.ndarra
     return np.asarray(offsets), np.vstack(rows), bias
 
 
-def contributions(ranker: Any, x: pd.DataFrame, method: str = "path") -> np.ndarray:
+def contributions(ranker: Any, x: np.ndarray, method: str = "path") -> np.ndarray:
     """Per row and feature, the contribution to the raw score (rows x features)."""
     return Explainer(ranker, (), (), method).contributions(x, np.eye(len(ranker.schema.features)))
 
@@ -196,7 +196,7 @@ class Explainer:
                 self.member[j, self.names.index(g.name)] = 1.0
         self._tables: tuple[np.ndarray, np.ndarray, float] | None = None
 
-    def contributions(self, x: pd.DataFrame, member: np.ndarray | None = None) -> np.ndarray:
+    def contributions(self, x: np.ndarray, member: np.ndarray | None = None) -> np.ndarray:
         """Contributions of each row to its raw score, summed by ``member`` (features x groups;
         default: the reason groups)."""
         member = self.member if member is None else member
@@ -221,7 +221,7 @@ class Explainer:
         """The reason text of every row (a pair table): its ``top`` groups with the largest
         positive contribution whose numbers and context are known, joined by "; "."""
         names, spec = self.names, self.groups
-        score = self.contributions(self.ranker.schema.frame(rows))
+        score = self.contributions(self.ranker.schema.matrix(rows))
         for k, name in enumerate(names):  # nothing is said of a context the request does not know
             score[~_sayable(spec[name], rows), k] = -np.inf
         order = np.argsort(-score, axis=1, kind="stable")[:, : self.top]

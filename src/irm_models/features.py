@@ -531,7 +531,10 @@ def build_features(
         pairs[col] = pd.to_numeric(requests[col], errors="coerce").to_numpy(dtype=float)[pr]
     if items is not None:
         pairs = _with_items(pairs, items, catalogue, pi)
-    numbers = pd.DataFrame({k: v.astype(np.float32) for k, v in feats.items()}, index=pairs.index)
+    block = np.empty((len(pairs), len(feats)), dtype=np.float32, order="F")  # one pandas block
+    for j, values in enumerate(feats.values()):
+        block[:, j] = values
+    numbers = pd.DataFrame(block, columns=list(feats), index=pairs.index)
     return pd.concat([pairs, numbers], axis=1)
 
 

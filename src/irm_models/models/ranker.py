@@ -129,6 +129,22 @@ class FeatureSchema:
                 out[col] = values.to_numpy(dtype=np.float32, na_value=np.nan)
         return pd.DataFrame(out, index=pairs.index)
 
+    def matrix(self, pairs: pd.DataFrame) -> np.ndarray:
+        """The model matrix as LightGBM reads it (float32, categoricals as their level codes,
+        missing as NaN): what :meth:`frame` holds, without pandas converting a mixed frame."""
+        self.check(pairs)
+        out = np.empty((len(pairs), len(self.features)), dtype=np.float32, order="F")
+        for j, col in enumerate(self.features):
+            values = pairs[col]
+            if col in self.categorical:
+                codes = np.asarray(_recode(values, self.categorical[col]).codes)
+                out[:, j] = np.where(codes >= 0, codes, np.nan)
+            elif values.dtype in (np.float32, np.float64):
+                out[:, j] = values.to_numpy()  # NaN is already missing
+            else:
+                out[:, j] = values.to_numpy(dtype=np.float32, na_value=np.nan)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "features": list(self.features),
@@ -227,7 +243,7 @@ class Ranker:
     meta: dict[str, Any] = field(default_factory=dict)  # threshold, windows, ...
 
     def margin(self, pairs: pd.DataFrame) -> np.ndarray:
-        x = self.schema.frame(pairs)
+        x = self.schema.matrix(pairs)
         return self.booster.predict(x, num_iteration=self.best_iteration, raw_score=True)
 
     def predict(self, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
