@@ -367,7 +367,8 @@ def _log_study(
         plt = _pyplot()
         from optuna.visualization import matplotlib as vis
 
-        ax = vis.plot_optimization_history(study)
+        target = f"validation {settings.metric}"
+        ax = vis.plot_optimization_history(study, target_name=target)
         ax.figure.set_size_inches(7, 4.5)
         ax.figure.tight_layout()
         ax.figure.savefig(folder / "optimization_history.png", dpi=110)
@@ -380,7 +381,7 @@ def _log_study(
         (folder / "param_importances.json").write_text(json.dumps(importances, indent=2) + "\n")
         mlflow.log_artifact(str(folder / "param_importances.json"))
         if importances:
-            ax = vis.plot_param_importances(study)
+            ax = vis.plot_param_importances(study, target_name=target)
             ax.figure.set_size_inches(7, 4.5)
             ax.figure.tight_layout()
             ax.figure.savefig(folder / "param_importances.png", dpi=110)
