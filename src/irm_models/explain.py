@@ -225,24 +225,34 @@ class Explainer:
         for k, name in enumerate(names):  # nothing is said of a context the request does not know
             score[~_sayable(spec[name], rows), k] = -np.inf
         order = np.argsort(-score, axis=1, kind="stable")[:, : self.top]
-        out = pd.Series("", index=rows.index, dtype=object)
+        out = np.full(len(rows), "", dtype=object)
         for rank in range(order.shape[1]):
             best = order[:, rank]
             ok = score[np.arange(len(rows)), best] > 0
             for k, name in enumerate(names):
                 pick = np.flatnonzero(ok & (best == k))
                 if len(pick):
-                    words = _say(spec[name], rows.iloc[pick]).to_numpy(dtype=object)
-                    before = out.iloc[pick].to_numpy(dtype=object)
-                    out.iloc[pick] = np.where(before == "", words, before + "; " + words)
-        return out.to_numpy(dtype=object)
+                    words = _say(spec[name], rows.iloc[pick])
+                    out[pick] = np.where(out[pick] == "", words, out[pick] + "; " + words)
+        return out
 
 
-def _known(rows: pd.DataFrame, col: str) -> np.ndarray:
+def _coded(rows: pd.DataFrame, col: str) -> tuple[np.ndarray, list[str]]:
+    """A context column as integer codes and the words of each code (-1: unknown). A numeric
+    column's band is said by the row's value, so its code is the rounded value."""
     base = col.removesuffix(BIN)
     if col not in rows and base in rows:
-        return rows[base].notna().to_numpy()
-    return (rows[col].astype(str) != C.UNKNOWN).to_numpy()
+        values = rows[base].to_numpy(dtype=float)
+        return np.where(np.isnan(values), -1, np.round(np.nan_to_num(values))).astype(np.int64), []
+    values = rows[col]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, labels = values.cat.codes.to_numpy(), [str(c) for c in values.cat.categories]
+    else:
+        codes, uniques = pd.factorize(values.astype(str))
+        labels = [str(c) for c in uniques]
+    if C.UNKNOWN in labels:
+        codes = np.where(codes == labels.index(C.UNKNOWN), -1, codes)
+    return codes.astype(np.int64), [phrase(col, label) for label in labels]
 
 
 def _sayable(group: Group, rows: pd.DataFrame) -> np.ndarray:
@@ -256,58 +266,67 @@ def _sayable(group: Group, rows: pd.DataFrame) -> np.ndarray:
     if group.kind == "numeric":
         return rows[group.columns[0]].notna().to_numpy()
     name = SEP.join(group.columns)
-    ok = np.logical_and.reduce([_known(rows, c) for c in group.columns])
+    ok = np.logical_and.reduce([_coded(rows, c)[0] >= 0 for c in group.columns])
     if group.kind == "customer_slice":
         return ok & (rows[f"cust_n_{name}"] > 0).to_numpy()
     return ok & rows[f"pop_share_{name}"].notna().to_numpy()
 
 
-def _int(values: pd.Series) -> pd.Series:
-    return values.fillna(0).round().astype("int64").astype(str)
+def _ints(values: pd.Series, scale: float = 1.0) -> np.ndarray:
+    return np.round(values.fillna(0).to_numpy(dtype=float) * scale).astype(np.int64)
 
 
-def _pct(values: pd.Series) -> pd.Series:
-    return (100 * values.fillna(0)).round().astype("int64").astype(str) + "%"
+def _words(col: str, words: list[str]):
+    """How to say a code of a context column (see :func:`_coded`)."""
+    if words:
+        return words.__getitem__
+    name = col.removesuffix(BIN).replace("_", " ")
+    return lambda value: f"when {name} is near {value}"
 
 
-def _when(rows: pd.DataFrame, cols: Sequence[str]) -> pd.Series:
-    """The request's context in words."""
-    parts = []
-    for col in cols:
-        base = col.removesuffix(BIN)
-        if col not in rows and base in rows:  # a numeric column's band: say its value
-            value = rows[base].round().astype("Int64").astype(str)
-            parts.append("when " + base.replace("_", " ") + " is near " + value)
-            continue
-        values = rows[col].astype(str)
-        parts.append(values.map({v: phrase(col, v) for v in values.unique()}))
-    out = parts[0]
-    for part in parts[1:]:
-        out = out + " " + part
-    return out
+def _say(group: Group, rows: pd.DataFrame) -> np.ndarray:
+    """The words of one group for every row (rows where :func:`_sayable` holds).
 
-
-def _say(group: Group, rows: pd.DataFrame) -> pd.Series:
-    """The words of one group for every row (rows where :func:`_sayable` holds)."""
+    Every text is a function of a few integers per row (counts, a percentage, context codes):
+    each distinct combination is formatted once and looked up, so millions of rows cost a few
+    thousand string formats.
+    """
     if group.kind == "habit":
-        said = "ordered it on " + _int(rows["cust_cnt"]) + " of " + _int(rows["cust_visits"])
-        return said + " visits"
-    if group.kind == "recency":
-        ago = "last ordered it " + _int(rows["days_since_item"]) + " days ago"
-        return ago.mask(rows["in_last_visit"] > 0, "had it on the last visit")
-    if group.kind == "popular":
-        return "in " + _pct(rows["pop_share"]) + " of all visits"
-    if group.kind == "hour":
-        return "suits " + _int(rows[C.HOUR]) + ":00"
-    if group.kind == "numeric":
+        keys = [_ints(rows["cust_cnt"]), _ints(rows["cust_visits"])]
+        say = lambda a, b: f"ordered it on {a} of {b} visits"  # noqa: E731
+    elif group.kind == "recency":
+        keys = [_ints(rows["in_last_visit"]), _ints(rows["days_since_item"])]
+        say = lambda last, days: (  # noqa: E731
+            "had it on the last visit" if last else f"last ordered it {days} days ago"
+        )
+    elif group.kind == "popular":
+        keys = [_ints(rows["pop_share"], 100)]
+        say = lambda pct: f"in {pct}% of all visits"  # noqa: E731
+    elif group.kind == "hour":
+        keys = [_ints(rows[C.HOUR])]
+        say = lambda hour: f"suits {hour}:00"  # noqa: E731
+    elif group.kind == "numeric":
         col = group.columns[0]
-        value = rows[col].round(1).astype(str)
-        return "suits " + col.replace("_", " ") + " " + value
-    name = SEP.join(group.columns)
-    when = _when(rows, group.columns)
-    if group.kind == "customer_slice":
-        cnt, n = rows[f"cust_cnt_{name}"], rows[f"cust_n_{name}"]
-        said = "ordered it on " + _int(cnt) + " of " + _int(n) + " visits " + when
-        return said
-    share = rows[f"pop_share_{name}"]
-    return "in " + _pct(share) + " of everyone's visits " + when
+        keys = [_ints(rows[col], 10)]
+        say = lambda tenths: f"suits {col.replace('_', ' ')} {tenths / 10:.1f}"  # noqa: E731
+    else:
+        name = SEP.join(group.columns)
+        context = [_coded(rows, c) for c in group.columns]
+        when = [_words(c, words) for c, (_, words) in zip(group.columns, context, strict=True)]
+        if group.kind == "customer_slice":
+            keys = [_ints(rows[f"cust_cnt_{name}"]), _ints(rows[f"cust_n_{name}"])]
+
+            def say(cnt, n, *codes):
+                words = " ".join(w(c) for w, c in zip(when, codes, strict=True))
+                return f"ordered it on {cnt} of {n} visits {words}"
+        else:
+            keys = [_ints(rows[f"pop_share_{name}"], 100)]
+
+            def say(pct, *codes):
+                words = " ".join(w(c) for w, c in zip(when, codes, strict=True))
+                return f"in {pct}% of everyone's visits {words}"
+
+        keys += [codes for codes, _ in context]
+    unique, inverse = np.unique(np.column_stack(keys), axis=0, return_inverse=True)
+    texts = np.array([say(*(int(v) for v in row)) for row in unique], dtype=object)
+    return texts[inverse.ravel()]
