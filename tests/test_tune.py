@@ -255,6 +255,7 @@ BAD_ENTRIES = [
         "not a key of the model config",
     ),
     ({"param": "seed", "kind": "int", "low": 1, "high": 9}, "not a key of the model config"),
+    ({"param": "model.params", "kind": "int", "low": 1, "high": 9}, "a group of settings"),
     (
         {"param": "model.objective", "kind": "categorical", "choices": ["binary", "poisson"]},
         "'poisson' is not accepted",

@@ -79,6 +79,13 @@ def _has_key(container: Mapping[str, Any], dotted: str) -> bool:
     return True
 
 
+def _get_key(container: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = container
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
 def _set_key(container: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = container
@@ -109,8 +116,11 @@ def parse_dimension(name: str, entry: Any, model: Mapping[str, Any]) -> Dimensio
     if not param.startswith("model.") or not _has_key({"model": model}, param):
         raise ConfigError(
             f"{where}: param {param!r} is not a key of the model config (conf/model/*.yaml); "
-            "write it as model.<key> or model.params.<key>"
+            "write it as model.<key> or model.params.<key>, and give a LightGBM param the "
+            "model does not set yet a default first (+model.params.<key>=<value>)"
         )
+    if isinstance(_get_key(model, param.removeprefix("model.")), Mapping):
+        raise ConfigError(f"{where}: param {param!r} is a group of settings, not one setting")
     if kind not in KINDS:
         raise ConfigError(f"{where}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
     log = entry.get("log", False)
