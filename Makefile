@@ -37,10 +37,10 @@ bench: $(STAMP)
 # params.yaml is generated from conf/ (never edit it): the stages in dvc.yaml read it, and
 # `dvc exp run` recomposes it with its -S overrides. `make repro` refreshes it, then runs the DAG.
 params: $(STAMP)
-	$(BIN)/python -c 'from irm_models.config import params_yaml; open("params.yaml", "w").write(params_yaml())'
+	$(BIN)/python -c 'from pathlib import Path; from irm_models.config import params_yaml; Path("params.yaml").write_text(params_yaml(Path("conf")))'
 
 repro: params
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

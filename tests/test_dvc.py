@@ -45,6 +45,14 @@ def test_every_dvc_stage_is_an_irm_stage_reading_params_yaml_with_existing_deps(
             assert (ROOT / dep).exists() or dep in produced, f"{name}: {dep}"
 
 
+def test_stages_with_mlflow_side_effects_never_come_from_dvcs_run_cache():
+    """A stage restored from DVC's run-cache would not log its MLflow run (register reads the
+    latest train run): a `persist` output turns the run-cache off for the stage."""
+    for name in ("train", "register", "score"):
+        outs = [*stages()[name].get("outs", []), *stages()[name].get("metrics", [])]
+        assert any(isinstance(o, dict) and next(iter(o.values())).get("persist") for o in outs)
+
+
 def test_every_pipeline_stage_in_run_is_in_dvc():
     from irm_models.config import compose
     from irm_models.stages.run import chain

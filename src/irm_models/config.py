@@ -81,7 +81,7 @@ def _hydra_compose(
 
     try:
         with initialize_config_dir(
-            version_base="1.3", config_dir=str(folder or config_dir()), job_name="irm"
+            version_base="1.3", config_dir=str((folder or config_dir()).resolve()), job_name="irm"
         ):
             return hydra_compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
