@@ -96,21 +96,47 @@ def slice_name(cols: Sequence[str]) -> str:
 def _context(
     frame: pd.DataFrame, spec: FeatureSpec, edges: Mapping[str, np.ndarray]
 ) -> pd.DataFrame:
-    """String-valued context of each row (``unknown`` when not recorded), plus hour/weekday."""
+    """Context of each row as categoricals of text (``unknown`` when not recorded), plus
+    hour/weekday. Text is made once per distinct value, not per row."""
     sit = situation(frame[C.TS])
     out = pd.DataFrame(index=frame.index)
     for col in (C.COMPANION, C.INTENT, *spec.categorical):
-        values = frame[col].astype(object) if col in frame else pd.Series(None, index=frame.index)
-        out[col] = values.where(values.notna(), C.UNKNOWN).astype(str)
-    out[C.DAYPART] = sit[C.DAYPART].astype(str)
-    out[C.WEEKEND] = np.where(sit[C.WEEKEND], "weekend", "weekday")
+        if col in frame:
+            out[col] = _text_categorical(frame[col])
+        else:
+            out[col] = pd.Categorical.from_codes(np.zeros(len(frame), int), [C.UNKNOWN])
+    out[C.DAYPART] = sit[C.DAYPART]
+    out[C.WEEKEND] = pd.Categorical.from_codes(
+        sit[C.WEEKEND].to_numpy().astype(int), ["weekday", "weekend"]
+    )
     for col in spec.numeric:
         x = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        bands = [f"q{b + 1}" for b in range(len(edges[col]) + 1)]
         b = np.searchsorted(edges[col], x, side="right")
-        out[_bin(col)] = np.where(np.isnan(x), C.UNKNOWN, np.char.add("q", (b + 1).astype(str)))
+        out[_bin(col)] = pd.Categorical.from_codes(
+            np.where(np.isnan(x), len(bands), b), [*bands, C.UNKNOWN]
+        )
     out[C.HOUR] = sit[C.HOUR]
     out[C.WEEKDAY] = sit[C.WEEKDAY]
     return out
+
+
+def _text_categorical(values: pd.Series) -> pd.Categorical:
+    """``str`` of every value as a categorical (missing -> ``unknown``)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        labels = [str(c) for c in values.cat.categories]
+    else:
+        codes, uniques = pd.factorize(values)
+        labels = [str(u) for u in uniques]
+    codes = np.where(codes < 0, len(labels), codes)
+    merged, categories = pd.factorize(np.array([*labels, C.UNKNOWN], dtype=object))
+    return pd.Categorical.from_codes(merged[codes], categories=categories)
+
+
+def _level_codes(levels: pd.Index, values: pd.Series) -> np.ndarray:
+    """Code of each (categorical) value among ``levels``; -1 for ``unknown`` or unseen."""
+    return levels.get_indexer(values.cat.categories.astype(str))[values.cat.codes.to_numpy()]
 
 
 def _pack(parts: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
@@ -248,7 +274,7 @@ def _encode(
     visits = lines.drop_duplicates(C.VISIT_ID)
     ctx = _context(visits, spec, edges)
     line_visit = pd.Index(visits[C.VISIT_ID]).get_indexer(lines[C.VISIT_ID])
-    v_codes = {c: levels[c].get_indexer(ctx[c]) for c in spec.single}
+    v_codes = {c: _level_codes(levels[c], ctx[c]) for c in spec.single}
     now = np.datetime64(cutoff)
     return _History(
         lines=lines,
@@ -425,7 +451,7 @@ def build_features(
     requests = requests.reset_index(drop=True)
     visits, lines, li = h.visits, h.lines, h.li
     r_ctx = _context(requests, spec, pop.edges)
-    r_codes = {c: pop.levels[c].get_indexer(r_ctx[c]) for c in spec.single}
+    r_codes = {c: _level_codes(pop.levels[c], r_ctx[c]) for c in spec.single}
 
     # integer codes of customers (this chunk's only)
     customers = pd.Index(pd.unique(pd.concat([visits[C.CUSTOMER_ID], requests[C.CUSTOMER_ID]])))
