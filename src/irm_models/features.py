@@ -465,7 +465,7 @@ def build_features(
     r_ts = requests[C.TS].to_numpy(dtype="datetime64[ns]")
     req_ts = r_ts[pr]
 
-    feats: dict[str, np.ndarray] = {}
+    feats = _Float32Columns()  # stored as float32 at once: the pair table's memory, not twice it
     n_ci = n_cust * n_items
     ci_l, ci_p = lc * n_items + li, pc * n_items + pi
 
@@ -473,9 +473,11 @@ def build_features(
     n_vis = np.bincount(vc, minlength=n_cust).astype(float)
     w_vis = np.bincount(vc, weights=h.v_weight, minlength=n_cust)
     cnt = _Counts(ci_l, size=n_ci)
+    cust_cnt = cnt(ci_p)
+    cust_share = _ratio(cust_cnt, n_vis[pc])
     feats["cust_visits"] = n_vis[pc]
-    feats["cust_cnt"] = cnt(ci_p)
-    feats["cust_share"] = _ratio(feats["cust_cnt"], feats["cust_visits"])
+    feats["cust_cnt"] = cust_cnt
+    feats["cust_share"] = cust_share
     feats["cust_wshare"] = _ratio(_Counts(ci_l, h.weight, size=n_ci)(ci_p), w_vis[pc])
     entropy, top_share, n_distinct = _habit(cnt, n_items, n_cust, n_vis)
     feats["cust_entropy"], feats["cust_top_share"] = entropy[pc], top_share[pc]
@@ -533,8 +535,9 @@ def build_features(
         pop_c = pop.slice_items[cols](np.where(known, pi * n_keys + rk, -1))
         feats[f"cust_n_{name}"] = np.where(known, n_s, np.nan)
         feats[f"cust_cnt_{name}"] = np.where(known, c_s, np.nan)
-        feats[f"cust_share_{name}"] = _ratio(c_s, n_s)
-        feats[f"cust_lift_{name}"] = feats[f"cust_share_{name}"] - feats["cust_share"]
+        share_s = _ratio(c_s, n_s)
+        feats[f"cust_share_{name}"] = share_s
+        feats[f"cust_lift_{name}"] = share_s - cust_share
         feats[f"pop_n_{name}"] = np.where(known, pop_n, np.nan)
         feats[f"pop_share_{name}"] = _ratio(pop_c, pop_n)
         if len(cols) == 1:  # how much this context moves the customer's choices at all
@@ -558,10 +561,22 @@ def build_features(
     if items is not None:
         pairs = _with_items(pairs, items, catalogue, pi)
     block = np.empty((len(pairs), len(feats)), dtype=np.float32, order="F")  # one pandas block
-    for j, values in enumerate(feats.values()):
-        block[:, j] = values
-    numbers = pd.DataFrame(block, columns=list(feats), index=pairs.index)
+    for j, name in enumerate(list(feats)):
+        block[:, j] = feats.pop(name)
+    numbers = pd.DataFrame(block, columns=list(feats.order), index=pairs.index)
     return pd.concat([pairs, numbers], axis=1)
+
+
+class _Float32Columns(dict):
+    """Feature columns, converted to float32 as they are set; remembers their order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def __setitem__(self, name: str, values: np.ndarray) -> None:
+        self.order.append(name)
+        super().__setitem__(name, np.asarray(values).astype(np.float32))
 
 
 def _candidates(spec, pop, lc, li, rc, r_codes):
