@@ -259,34 +259,63 @@ class _History:
     v_weight: np.ndarray  # ... of each visit
 
 
+def _dedupe(hist: pd.DataFrame, catalogue: pd.Index) -> tuple[np.ndarray, ...]:
+    """Rows of ``hist`` that are the first line of each (visit, item) with a catalogue item, and
+    of those the first line of each visit; both in ``hist`` order (as ``drop_duplicates`` keeps
+    them), found on integer codes rather than by hashing strings row by row. Also every row's
+    item code and visit code."""
+    li = catalogue.get_indexer(hist[C.ITEM])
+    vid = pd.factorize(hist[C.VISIT_ID])[0].astype(np.int64)
+    ok = np.flatnonzero(li >= 0)  # items the population never saw cannot be counted
+    first = np.unique(vid[ok] * len(catalogue) + li[ok], return_index=True)[1]
+    line_rows = ok[np.sort(first)]
+    visit_rows = line_rows[np.sort(np.unique(vid[line_rows], return_index=True)[1])]
+    return line_rows, visit_rows, li, vid
+
+
 def _encode(
     hist: pd.DataFrame,
     spec: FeatureSpec,
     cutoff: pd.Timestamp,
-    edges: Mapping[str, np.ndarray],
-    levels: Mapping[str, pd.Index],
     catalogue: pd.Index,
-) -> _History:
-    lines = hist.drop_duplicates([C.VISIT_ID, C.ITEM])
-    li = catalogue.get_indexer(lines[C.ITEM])
-    if (li < 0).any():  # items the population never saw cannot be counted
-        lines, li = lines.loc[li >= 0], li[li >= 0]
-    visits = lines.drop_duplicates(C.VISIT_ID)
+    edges: Mapping[str, np.ndarray] | None = None,
+    levels: Mapping[str, pd.Index] | None = None,
+) -> tuple[_History, dict[str, np.ndarray], dict[str, pd.Index]]:
+    """Code ``hist`` (at or before ``cutoff``) with the given numeric bin edges and context levels,
+    or, when ``None``, with those of ``hist`` itself (the population's)."""
+    line_rows, visit_rows, li, vid = _dedupe(hist, catalogue)
+    lines = hist[[C.VISIT_ID, C.ITEM, C.TS, *spec.numeric]].iloc[line_rows]
+    visits = hist.iloc[visit_rows]
+    if edges is None:
+        edges = {
+            col: np.unique(
+                np.nanquantile(
+                    pd.to_numeric(visits[col]).to_numpy(dtype=float),
+                    np.linspace(0, 1, spec.numeric_bins + 1)[1:-1],
+                )
+            )
+            for col in spec.numeric
+        }
     ctx = _context(visits, spec, edges)
-    line_visit = pd.Index(visits[C.VISIT_ID]).get_indexer(lines[C.VISIT_ID])
+    if levels is None:
+        levels = {c: pd.Index(sorted(set(ctx[c].unique()) - {C.UNKNOWN})) for c in spec.single}
+    visit_row = np.full(vid.max() + 1 if len(vid) else 0, -1, dtype=np.int64)
+    visit_row[vid[visit_rows]] = np.arange(len(visit_rows))
+    line_visit = visit_row[vid[line_rows]]
     v_codes = {c: _level_codes(levels[c], ctx[c]) for c in spec.single}
     now = np.datetime64(cutoff)
-    return _History(
+    h = _History(
         lines=lines,
         visits=visits,
         ctx=ctx,
         line_visit=line_visit,
-        li=li,
+        li=li[line_rows],
         v_codes=v_codes,
         l_codes={c: v[line_visit] for c, v in v_codes.items()},
         weight=0.5 ** (_days(now, lines[C.TS].to_numpy()) / spec.half_life_days),
         v_weight=0.5 ** (_days(now, visits[C.TS].to_numpy()) / spec.half_life_days),
     )
+    return h, edges, levels
 
 
 @dataclass
@@ -345,23 +374,11 @@ def _population(
 ) -> tuple[Population, _History]:
     if cutoff is None:
         cutoff = history[C.TS].max()
-    hist = history.loc[history[C.TS] <= cutoff]
+    hist = _until(history, cutoff)
     if hist.empty:
         raise ConfigError(f"no history at or before the cutoff {cutoff}")
-    first = hist.drop_duplicates([C.VISIT_ID])
-    edges = {
-        col: np.unique(
-            np.nanquantile(
-                pd.to_numeric(first[col]).to_numpy(dtype=float),
-                np.linspace(0, 1, spec.numeric_bins + 1)[1:-1],
-            )
-        )
-        for col in spec.numeric
-    }
-    ctx = _context(first, spec, edges)
-    levels = {c: pd.Index(sorted(set(ctx[c].unique()) - {C.UNKNOWN})) for c in spec.single}
     catalogue = pd.Index(np.sort(hist[C.ITEM].unique()))
-    h = _encode(hist, spec, cutoff, edges, levels, catalogue)
+    h, edges, levels = _encode(hist, spec, cutoff, catalogue)
     n_items, li = len(catalogue), h.li
     sizes = {c: len(v) for c, v in levels.items()}
 
@@ -413,6 +430,12 @@ def _population(
     return population, h
 
 
+def _until(history: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The rows at or before ``cutoff`` (no copy when that is all of them)."""
+    keep = (history[C.TS] <= cutoff).to_numpy()
+    return history if keep.all() else history.loc[keep]
+
+
 def _line_values(h: _History, col: str) -> np.ndarray:
     if col == C.HOUR:
         return h.ctx[C.HOUR].to_numpy(dtype=float)[h.line_visit]
@@ -445,8 +468,8 @@ def build_features(
         pop = population
         if cutoff is not None and pd.Timestamp(cutoff) != pop.cutoff:
             raise ConfigError(f"cutoff {cutoff} differs from the population's {pop.cutoff}")
-        hist = history.loc[history[C.TS] <= pop.cutoff]
-        h = _encode(hist, spec, pop.cutoff, pop.edges, pop.levels, pop.catalogue)
+        hist = _until(history, pop.cutoff)
+        h = _encode(hist, spec, pop.cutoff, pop.catalogue, pop.edges, pop.levels)[0]
     cutoff, catalogue, sizes = pop.cutoff, pop.catalogue, pop.sizes
     requests = requests.reset_index(drop=True)
     visits, lines, li = h.visits, h.lines, h.li
