@@ -182,8 +182,14 @@ class _Counts(_Lookup):
         self, keys: np.ndarray, weights: np.ndarray | None = None, size: int | None = None
     ):
         ok = keys >= 0
-        unique, inverse = np.unique(keys[ok], return_inverse=True)
         w = None if weights is None else weights[ok]
+        if size is not None and size <= DENSE_LIMIT:  # count straight into the dense table
+            counts = np.bincount(keys[ok], weights=w, minlength=size).astype(float)
+            seen = np.flatnonzero(np.bincount(keys[ok], minlength=size))
+            super().__init__(seen, counts[seen], None)
+            self.dense = np.append(counts, 0.0)  # the last cell answers key -1
+            return
+        unique, inverse = np.unique(keys[ok], return_inverse=True)
         values = np.bincount(inverse, weights=w, minlength=len(unique)).astype(float)
         super().__init__(unique, values, size)
 
