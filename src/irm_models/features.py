@@ -592,7 +592,7 @@ def build_features(
     block = np.empty((len(pairs), len(feats)), dtype=np.float32, order="F")  # one pandas block
     for j, name in enumerate(list(feats)):
         block[:, j] = feats.pop(name)
-    numbers = pd.DataFrame(block, columns=list(feats.order), index=pairs.index)
+    numbers = pd.DataFrame(block, columns=list(feats.order), index=pairs.index, copy=False)
     return pd.concat([pairs, numbers], axis=1)
 
 
