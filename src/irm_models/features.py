@@ -494,7 +494,8 @@ def build_features(
     r_ts = requests[C.TS].to_numpy(dtype="datetime64[ns]")
     req_ts = r_ts[pr]
 
-    feats = _Float32Columns()  # stored as float32 at once: the pair table's memory, not twice it
+    # written as float32 straight into one F-ordered block: the pair table's memory, not twice it
+    feats = _FeatureBlock(len(pr), 16 + 4 * len(spec.numeric) + 7 * len(spec.slices))
     n_ci = n_cust * n_items
     ci_l, ci_p = lc * n_items + li, pc * n_items + pi
 
@@ -589,23 +590,30 @@ def build_features(
         pairs[col] = pd.to_numeric(requests[col], errors="coerce").to_numpy(dtype=float)[pr]
     if items is not None:
         pairs = _with_items(pairs, items, catalogue, pi)
-    block = np.empty((len(pairs), len(feats)), dtype=np.float32, order="F")  # one pandas block
-    for j, name in enumerate(list(feats)):
-        block[:, j] = feats.pop(name)
-    numbers = pd.DataFrame(block, columns=list(feats.order), index=pairs.index, copy=False)
+    numbers = pd.DataFrame(feats.block(), columns=feats.names, index=pairs.index, copy=False)
     return pd.concat([pairs, numbers], axis=1)
 
 
-class _Float32Columns(dict):
-    """Feature columns, converted to float32 as they are set; remembers their order."""
+class _FeatureBlock:
+    """Feature columns written as float32 into one F-ordered block (a single pandas block, no
+    per-column temporaries) as they are set; ``capacity`` columns are reserved up front (pages
+    never written cost no memory) and the block grows if more are set."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.order: list[str] = []
+    def __init__(self, n_rows: int, capacity: int):
+        self.values = np.empty((n_rows, capacity), dtype=np.float32, order="F")
+        self.names: list[str] = []
 
     def __setitem__(self, name: str, values: np.ndarray) -> None:
-        self.order.append(name)
-        super().__setitem__(name, np.asarray(values).astype(np.float32))
+        j = len(self.names)
+        if j == self.values.shape[1]:
+            grown = np.empty((len(self.values), 2 * j + 1), dtype=np.float32, order="F")
+            grown[:, :j] = self.values
+            self.values = grown
+        self.values[:, j] = values
+        self.names.append(name)
+
+    def block(self) -> np.ndarray:
+        return self.values[:, : len(self.names)]  # columns are contiguous: still F-ordered
 
 
 def _candidates(spec, pop, lc, li, rc, r_codes):
