@@ -15,37 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-CHILD = """
-import json, resource, sys, time
-from irm_models.cli import main
-t = time.perf_counter()
-code = main(sys.argv[1:])
-seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-print("BENCH " + json.dumps({"code": code, "seconds": seconds, "peak_rss_mb": peak}))
-"""
+from common import RESULTS, irm, write_result
+
 RAW_CUSTOMERS = 2000  # customers whose grid pairs are predicted raw
-
-
-def irm(*args: str, env: dict | None = None) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=env
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")]
-    if proc.returncode != 0 or not lines or json.loads(lines[-1][6:])["code"] != 0:
-        raise SystemExit(
-            f"irm {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-        )
-    result = json.loads(lines[-1][6:])
-    return {"seconds": round(result["seconds"], 2), "peak_rss_mb": round(result["peak_rss_mb"])}
 
 
 def raw_predict(root: Path, env: dict) -> dict:
@@ -88,7 +64,7 @@ def raw_predict(root: Path, env: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as model_root:
@@ -118,15 +94,7 @@ def main() -> None:
             }
             print(json.dumps(run), flush=True)
             runs.append(run)
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = {
-        "benchmark": "score",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "model_training": trained,
-        "runs": runs,
-    }
-    (args.out / "score.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, "score", "score", {"model_training": trained, "runs": runs})
 
 
 if __name__ == "__main__":

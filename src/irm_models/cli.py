@@ -30,22 +30,9 @@ def _help() -> str:
 
 
 def _stage_help(stage, cfg) -> str:
-    from irm_models.config import group_options, to_yaml
+    from irm_models.config import config_groups, group_options, to_yaml
 
-    groups = (
-        "data",
-        "generate",
-        "features",
-        "split",
-        "model",
-        "evaluate",
-        "tune",
-        "register",
-        "score",
-        "paths",
-        "experiment",
-    )
-    options = "\n".join(f"  {g}: {', '.join(group_options(g))}" for g in groups)
+    options = "\n".join(f"  {g}: {', '.join(group_options(g))}" for g in config_groups())
     return (
         f"irm {stage.name}: {stage.summary}\n\n"
         f"usage: irm {stage.name} [key=value | group=option ...]\n\n"

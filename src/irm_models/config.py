@@ -47,6 +47,11 @@ def config_dir() -> Path:
     return path
 
 
+def config_groups() -> list[str]:
+    """The config groups (folders of ``conf/``), in their folder order."""
+    return sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name[0] not in "._")
+
+
 def group_options(group: str) -> list[str]:
     """Names selectable for a config group (``data=...``), hidden bases (``_*.yaml``) excluded."""
     folder = config_dir() / group

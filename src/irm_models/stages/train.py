@@ -35,9 +35,12 @@ MODEL = "lightgbm"
 HEADERS = {"handover_rate": "hand-over", "handover_precision": "precision", "log_loss": "logloss"}
 
 
-def read_features(cfg: DictConfig) -> dict[str, pd.DataFrame]:
+SPLITS = ("train", "valid", "test", "valid_orders", "test_orders")
+
+
+def read_pairs(cfg: DictConfig, names: tuple[str, ...] = SPLITS) -> dict[str, pd.DataFrame]:
+    """The pair tables ``names`` of ``<features_dir>/`` (written by `irm features`)."""
     folder: Path = path_of(cfg, "paths.features_dir")
-    names = ("train", "valid", "test", "valid_orders", "test_orders")
     missing = [n for n in names if not (folder / f"{n}.parquet").exists()]
     if missing:
         raise InputError(
@@ -68,7 +71,7 @@ def score_all(
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
-    data = read_features(cfg)
+    data = read_pairs(cfg)
     settings = RankerSettings.from_config(cfg.model)
     evaluate = EvalSettings.from_config(cfg.evaluate)
     oracle = read_oracle(cfg)

@@ -35,19 +35,9 @@ from irm_models.errors import ConfigError, InputError
 from irm_models.evaluation import EvalSettings, compare_models
 from irm_models.features import missed_orders
 from irm_models.io import atomic_file, write_json
+from irm_models.stages.train import read_pairs
 
 STUDY_METRIC = "metric"  # study user attribute: the metric the study optimises
-
-
-def read_pairs(cfg: DictConfig, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    folder: Path = path_of(cfg, "paths.features_dir")
-    missing = [n for n in names if not (folder / f"{n}.parquet").exists()]
-    if missing:
-        raise InputError(
-            f"{folder}: missing {', '.join(m + '.parquet' for m in missing)}; run "
-            "`irm features` (or `irm run`) first"
-        )
-    return {n: pd.read_parquet(folder / f"{n}.parquet") for n in names}
 
 
 def storage_url(cfg: DictConfig, settings: tuning.TuneSettings) -> str:
