@@ -290,8 +290,12 @@ def _encode(
     """Code ``hist`` (at or before ``cutoff``) with the given numeric bin edges and context levels,
     or, when ``None``, with those of ``hist`` itself (the population's)."""
     line_rows, visit_rows, li, vid = _dedupe(hist, catalogue)
-    lines = hist[[C.VISIT_ID, C.ITEM, C.TS, *spec.numeric]].iloc[line_rows]
-    visits = hist.iloc[visit_rows]
+    # only the columns the features read: copies of the id and item text would double the
+    # population's memory at 100 k customers
+    lines = hist[[C.TS, *spec.numeric]].iloc[line_rows]
+    context = (C.COMPANION, C.INTENT, *spec.categorical)
+    visits = hist[[C.CUSTOMER_ID, C.TS, *(c for c in context if c in hist), *spec.numeric]]
+    visits = visits.iloc[visit_rows]
     if edges is None:
         edges = {
             col: np.unique(
@@ -380,7 +384,7 @@ def _population(
 ) -> tuple[Population, _History]:
     if cutoff is None:
         cutoff = history[C.TS].max()
-    hist = _until(history, cutoff)
+    hist = history_until(history, cutoff)
     if hist.empty:
         raise ConfigError(f"no history at or before the cutoff {cutoff}")
     catalogue = pd.Index(np.sort(hist[C.ITEM].unique()))
@@ -436,7 +440,7 @@ def _population(
     return population, h
 
 
-def _until(history: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+def history_until(history: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     """The rows at or before ``cutoff`` (no copy when that is all of them)."""
     keep = (history[C.TS] <= cutoff).to_numpy()
     return history if keep.all() else history.loc[keep]
@@ -474,7 +478,7 @@ def build_features(
         pop = population
         if cutoff is not None and pd.Timestamp(cutoff) != pop.cutoff:
             raise ConfigError(f"cutoff {cutoff} differs from the population's {pop.cutoff}")
-        hist = _until(history, pop.cutoff)
+        hist = history_until(history, pop.cutoff)
         h = _encode(hist, spec, pop.cutoff, pop.catalogue, pop.edges, pop.levels)[0]
     cutoff, catalogue, sizes = pop.cutoff, pop.catalogue, pop.sizes
     requests = requests.reset_index(drop=True)

@@ -25,7 +25,7 @@ from irm_models.data.contract import DataSpec
 from irm_models.data.ingest import normalise_requests
 from irm_models.errors import ConfigError, InputError
 from irm_models.explain import Explainer
-from irm_models.features import FeatureSpec, Population
+from irm_models.features import FeatureSpec, Population, history_until
 from irm_models.io import atomic_dir, write_json
 from irm_models.reporting import progress, summary_table
 from irm_models.scoring import (
@@ -91,7 +91,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     history, items = read_interim(cfg)
     steps["history"] = time.perf_counter() - started
     date = score_date(settings.date, history)
-    history = history.loc[history[C.TS] <= date]
+    history = history_until(history, date)
     if history.empty:
         raise InputError(f"no visits up to score.date {date.date()}: nothing to score from")
     mark = time.perf_counter()
