@@ -33,6 +33,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/cafe_context.py
 	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/score.py
 
 # params.yaml is generated from conf/ (never edit it): the stages in dvc.yaml read it, and
 # `dvc exp run` recomposes it with its -S overrides. `make repro` refreshes it, then runs the DAG.
