@@ -48,7 +48,7 @@ def config_dir() -> Path:
 
 
 def config_groups() -> list[str]:
-    """The config groups (folders of ``conf/``), in their folder order."""
+    """The config groups (folders of ``conf/``), sorted."""
     return sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name[0] not in "._")
 
 
