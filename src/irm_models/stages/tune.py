@@ -35,7 +35,10 @@ from irm_models.errors import ConfigError, InputError
 from irm_models.evaluation import EvalSettings, compare_models
 from irm_models.features import missed_orders
 from irm_models.io import atomic_file, write_json
-from irm_models.stages.train import read_pairs
+from irm_models.models.baselines import BASELINES
+from irm_models.models.ranker import train_ranker
+from irm_models.stages.train import MODEL, metrics_table, read_oracle, read_pairs, score_all
+from irm_models.tracking import stage_run
 
 STUDY_METRIC = "metric"  # study user attribute: the metric the study optimises
 
@@ -117,8 +120,6 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         + (f" within {settings.timeout:g} s" if settings.timeout else "")
         + f"; {settings.direction} validation {settings.metric}"
     )
-
-    from irm_models.tracking import stage_run
 
     with stage_run(cfg, "tune", tags={"study": settings.study_name}) as mlflow:
         parent = mlflow.active_run().info
@@ -208,8 +209,6 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         )
     )
     if settings.compare:
-        from irm_models.stages.train import metrics_table
-
         test = summary["test"]
         wide = Console(width=max(console.width, 100), highlight=False, file=console.file)
         wide.print(metrics_table(test))
@@ -232,10 +231,6 @@ def compare_on_test(
     """Train the tuned and the default model as `irm train` does and compare them on the test
     window with the baselines (choices made on validation). Returns the rows of the tuned model,
     the default model and the best baseline (and the oracle when known)."""
-    from irm_models.models.baselines import BASELINES
-    from irm_models.models.ranker import train_ranker
-    from irm_models.stages.train import MODEL, read_oracle, score_all
-
     data = {**data, **read_pairs(cfg, ("test", "test_orders"))}
     oracle = read_oracle(cfg)
     fitted = {
