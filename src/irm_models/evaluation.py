@@ -109,13 +109,17 @@ def compare_models(
     valid_hit = {b: float(req_valid[b]["hit1"].mean()) for b in baselines}
     best = max(valid_hit, key=valid_hit.get)
     ctx = request_context(test, settings.by_context).loc[req_test[model].index]
-    lift = bootstrap_lift(
-        req_test[model]["hit1"].to_numpy(),
-        req_test[best]["hit1"].reindex(ctx.index).to_numpy(),
-        ctx[C.CUSTOMER_ID].to_numpy(),
-        settings.bootstrap,
-        seed,
-    )
+    lifts = {
+        name: bootstrap_lift(
+            req_test[model]["hit1"].to_numpy(),
+            req_test[name]["hit1"].reindex(ctx.index).to_numpy(),
+            ctx[C.CUSTOMER_ID].to_numpy(),
+            settings.bootstrap,
+            seed,
+        )
+        for name in req_test
+        if name != model
+    }
     by_context: dict[str, Any] = {}
     for dim in (*settings.by_context, CUSTOMER_HISTORY):
         by_context[dim] = {}
@@ -130,7 +134,8 @@ def compare_models(
         "n_test_visits": len(req_test[model]),
         "models": models,
         "best_baseline": best,
-        "lift_hit@1": lift,
+        "lift_hit@1": lifts[best],
+        "lift_hit@1_by_model": lifts,
         "candidate_recall": float("nan"),
         "by_context": by_context,
     }

@@ -41,6 +41,9 @@ class FeatureSpec:
     context_top: int = 10  # candidates: the population's top items in the request's context
     overall_top: int = 20  # candidates: the overall top items
     candidate_context: tuple[str, ...] = (C.COMPANION, C.INTENT, C.DAYPART)
+    # customer attributes (``data.customer_attributes``): sliced like context, population only
+    attributes: tuple[str, ...] = ()
+    attributes_numeric: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         known = set(self.single)
@@ -61,8 +64,27 @@ class FeatureSpec:
 
     @property
     def single(self) -> tuple[str, ...]:
-        """Every context column that is sliced on its own."""
-        return (*SITUATION_SLICES, *self.categorical, *(_bin(c) for c in self.numeric))
+        """Every context column (and customer attribute) that is sliced on its own."""
+        return (
+            *SITUATION_SLICES,
+            *self.categorical,
+            *(_bin(c) for c in self.numeric),
+            *self.attribute_slices,
+        )
+
+    @property
+    def attribute_slices(self) -> tuple[str, ...]:
+        return (*self.attributes, *(_bin(c) for c in self.attributes_numeric))
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Categorical columns read from visits and requests (attributes attached to them)."""
+        return (C.COMPANION, C.INTENT, *self.categorical, *self.attributes)
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        """Numeric columns read from visits and requests (attributes attached to them)."""
+        return (*self.numeric, *self.attributes_numeric)
 
     @property
     def slices(self) -> tuple[tuple[str, ...], ...]:
@@ -79,6 +101,9 @@ class FeatureSpec:
             candidates["candidate_context"] = tuple(str(c) for c in candidates.pop("context"))
         values["categorical"] = tuple(str(c) for c in cfg.data.context.categorical)
         values["numeric"] = tuple(str(c) for c in cfg.data.context.numeric)
+        attributes = cfg.data.get("customer_attributes") or {}
+        values["attributes"] = tuple(str(c) for c in attributes.get("categorical") or ())
+        values["attributes_numeric"] = tuple(str(c) for c in attributes.get("numeric") or ())
         return typed(cls, {**values, **candidates}, "features")
 
 
@@ -100,7 +125,7 @@ def _context(
     hour/weekday. Text is made once per distinct value, not per row."""
     sit = situation(frame[C.TS])
     out = pd.DataFrame(index=frame.index)
-    for col in (C.COMPANION, C.INTENT, *spec.categorical):
+    for col in spec.categories:
         if col in frame:
             out[col] = _text_categorical(frame[col])
         else:
@@ -109,7 +134,7 @@ def _context(
     out[C.WEEKEND] = pd.Categorical.from_codes(
         sit[C.WEEKEND].to_numpy().astype(int), ["weekday", "weekend"]
     )
-    for col in spec.numeric:
+    for col in spec.numbers:
         x = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
         bands = [f"q{b + 1}" for b in range(len(edges[col]) + 1)]
         b = np.searchsorted(edges[col], x, side="right")
@@ -250,6 +275,17 @@ def as_newcomers(
     return picked, lines
 
 
+def with_newcomers(customers: pd.DataFrame | None, newcomers: pd.DataFrame) -> pd.DataFrame | None:
+    """``customers`` plus a row per newcomer copy (:func:`as_newcomers`) with its customer's
+    attributes: a first-time customer may still be known by their attributes."""
+    if customers is None or newcomers.empty:
+        return customers
+    ids = pd.Index(newcomers[C.CUSTOMER_ID].astype(str).unique()).str.removesuffix(NEWCOMER_SUFFIX)
+    copies = customers.loc[customers[C.CUSTOMER_ID].astype(str).isin(ids)]
+    copies = copies.assign(**{C.CUSTOMER_ID: copies[C.CUSTOMER_ID].astype(str) + NEWCOMER_SUFFIX})
+    return pd.concat([customers, copies], ignore_index=True)
+
+
 @dataclass
 class _History:
     """Lines and visits at or before a cutoff, coded with the population's levels."""
@@ -279,6 +315,45 @@ def _dedupe(hist: pd.DataFrame, catalogue: pd.Index) -> tuple[np.ndarray, ...]:
     return line_rows, visit_rows, li, vid
 
 
+def customer_attributes(customers: pd.DataFrame | None, spec: FeatureSpec) -> pd.DataFrame | None:
+    """The declared attribute columns of the customers table, indexed by customer id; ``None``
+    when no attribute is declared. Without a customers table every value is missing."""
+    names = [*spec.attributes, *spec.attributes_numeric]
+    if not names:
+        return None
+    if customers is None:
+        return pd.DataFrame(columns=names, index=pd.Index([], name=C.CUSTOMER_ID), dtype=float)
+    missing = [c for c in names if c not in customers.columns]
+    if missing:
+        raise ConfigError(
+            f"data.customer_attributes: {missing} not in the customers table; run `irm ingest` "
+            "again after declaring them"
+        )
+    table = customers.drop_duplicates(C.CUSTOMER_ID)
+    return table.set_index(table[C.CUSTOMER_ID].astype(str))[names]
+
+
+def _with_attributes(frame: pd.DataFrame, attributes: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` with each row's customer attributes (missing for customers not in the table)."""
+    if attributes is None:
+        return frame
+    rows = attributes.index.get_indexer(frame[C.CUSTOMER_ID].astype(str))
+    found = rows >= 0
+    values = {}
+    for col in attributes.columns:
+        source = attributes[col]
+        if isinstance(source.dtype, pd.CategoricalDtype):
+            codes = np.where(found, source.cat.codes.to_numpy()[np.maximum(rows, 0)], -1)
+            values[col] = pd.Categorical.from_codes(codes, source.cat.categories)
+        elif pd.api.types.is_numeric_dtype(source):
+            x = source.to_numpy(dtype=float)
+            values[col] = np.where(found, x[np.maximum(rows, 0)] if len(x) else np.nan, np.nan)
+        else:
+            x = source.to_numpy(dtype=object)
+            values[col] = np.where(found, x[np.maximum(rows, 0)] if len(x) else None, None)
+    return frame.assign(**values)
+
+
 def _encode(
     hist: pd.DataFrame,
     spec: FeatureSpec,
@@ -286,16 +361,18 @@ def _encode(
     catalogue: pd.Index,
     edges: Mapping[str, np.ndarray] | None = None,
     levels: Mapping[str, pd.Index] | None = None,
+    attributes: pd.DataFrame | None = None,
 ) -> tuple[_History, dict[str, np.ndarray], dict[str, pd.Index]]:
     """Code ``hist`` (at or before ``cutoff``) with the given numeric bin edges and context levels,
-    or, when ``None``, with those of ``hist`` itself (the population's)."""
+    or, when ``None``, with those of ``hist`` itself (the population's); ``attributes`` (from
+    :func:`customer_attributes`) are attached to its visits."""
     line_rows, visit_rows, li, vid = _dedupe(hist, catalogue)
     # only the columns the features read: copies of the id and item text would double the
     # population's memory at 100 k customers
     lines = hist[[C.TS, *spec.numeric]].iloc[line_rows]
     context = (C.COMPANION, C.INTENT, *spec.categorical)
     visits = hist[[C.CUSTOMER_ID, C.TS, *(c for c in context if c in hist), *spec.numeric]]
-    visits = visits.iloc[visit_rows]
+    visits = _with_attributes(visits.iloc[visit_rows], attributes)
     if edges is None:
         edges = {
             col: np.unique(
@@ -304,7 +381,7 @@ def _encode(
                     np.linspace(0, 1, spec.numeric_bins + 1)[1:-1],
                 )
             )
-            for col in spec.numeric
+            for col in spec.numbers
         }
     ctx = _context(visits, spec, edges)
     if levels is None:
@@ -366,6 +443,7 @@ class Population:
     near: dict[str, _Kernel | None]  # per numeric column: kernel shares
     top_items: np.ndarray  # candidates: the overall top items
     context_top: pd.DataFrame  # candidates: (k, i) the top items per candidate-context key
+    attributes: pd.DataFrame | None = None  # customer attributes by customer id
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -373,14 +451,22 @@ class Population:
 
     @classmethod
     def of(
-        cls, history: pd.DataFrame, spec: FeatureSpec, cutoff: pd.Timestamp | None = None
+        cls,
+        history: pd.DataFrame,
+        spec: FeatureSpec,
+        cutoff: pd.Timestamp | None = None,
+        customers: pd.DataFrame | None = None,
     ) -> Population:
-        """The population of ``history`` at ``cutoff`` (``None`` = its last visit)."""
-        return _population(history, spec, cutoff)[0]
+        """The population of ``history`` at ``cutoff`` (``None`` = its last visit), with the
+        customer attributes of ``customers`` (the ingested customers table)."""
+        return _population(history, spec, cutoff, customer_attributes(customers, spec))[0]
 
 
 def _population(
-    history: pd.DataFrame, spec: FeatureSpec, cutoff: pd.Timestamp | None
+    history: pd.DataFrame,
+    spec: FeatureSpec,
+    cutoff: pd.Timestamp | None,
+    attributes: pd.DataFrame | None = None,
 ) -> tuple[Population, _History]:
     if cutoff is None:
         cutoff = history[C.TS].max()
@@ -388,7 +474,7 @@ def _population(
     if hist.empty:
         raise ConfigError(f"no history at or before the cutoff {cutoff}")
     catalogue = pd.Index(np.sort(hist[C.ITEM].unique()))
-    h, edges, levels = _encode(hist, spec, cutoff, catalogue)
+    h, edges, levels = _encode(hist, spec, cutoff, catalogue, attributes=attributes)
     n_items, li = len(catalogue), h.li
     sizes = {c: len(v) for c, v in levels.items()}
 
@@ -436,6 +522,7 @@ def _population(
         near=near,
         top_items=np.argsort(-counts, kind="stable")[: spec.overall_top],
         context_top=context_top,
+        attributes=attributes,
     )
     return population, h
 
@@ -459,6 +546,7 @@ def build_features(
     cutoff: pd.Timestamp | None = None,
     items: pd.DataFrame | None = None,
     population: Population | None = None,
+    customers: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The pair table: one row per (request, candidate item), features as of ``cutoff``.
 
@@ -471,17 +559,19 @@ def build_features(
         items: optional item attributes (``item`` + columns), joined onto the pairs.
         population: everyone's history at the cutoff (:meth:`Population.of`); ``None`` = computed
             from ``history``.
+        customers: the customers table, for customer attributes (only read without
+            ``population``, which carries them).
     """
     if population is None:
-        pop, h = _population(history, spec, cutoff)
+        pop, h = _population(history, spec, cutoff, customer_attributes(customers, spec))
     else:
         pop = population
         if cutoff is not None and pd.Timestamp(cutoff) != pop.cutoff:
             raise ConfigError(f"cutoff {cutoff} differs from the population's {pop.cutoff}")
         hist = history_until(history, pop.cutoff)
-        h = _encode(hist, spec, pop.cutoff, pop.catalogue, pop.edges, pop.levels)[0]
+        h = _encode(hist, spec, pop.cutoff, pop.catalogue, pop.edges, pop.levels, pop.attributes)[0]
     cutoff, catalogue, sizes = pop.cutoff, pop.catalogue, pop.sizes
-    requests = requests.reset_index(drop=True)
+    requests = _with_attributes(requests.reset_index(drop=True), pop.attributes)
     visits, lines, li = h.visits, h.lines, h.li
     r_ctx = _context(requests, spec, pop.edges)
     r_codes = {c: _level_codes(pop.levels[c], r_ctx[c]) for c in spec.single}
@@ -554,19 +644,24 @@ def build_features(
         name = slice_name(cols)
         size = [sizes[c] for c in cols]
         n_keys = int(np.prod([s + 1 for s in size]))
-        vk = _pack([h.v_codes[c] for c in cols], size)
-        lk = _pack([h.l_codes[c] for c in cols], size)
         rk_r = _pack([r_codes[c] for c in cols], size)
         rk = rk_r[pr]
         known = rk >= 0
+        pop_n = pop.slice_visits[cols](rk_r)[pr]
+        pop_c = pop.slice_items[cols](np.where(known, pi * n_keys + rk, -1))
+        if set(cols) & set(spec.attribute_slices):
+            # a customer's attribute does not change between their visits: everyone's only
+            feats[f"pop_n_{name}"] = np.where(known, pop_n, np.nan)
+            feats[f"pop_share_{name}"] = _ratio(pop_c, pop_n)
+            continue
+        vk = _pack([h.v_codes[c] for c in cols], size)
+        lk = _pack([h.l_codes[c] for c in cols], size)
         n_s = _Counts(np.where(vk >= 0, vc * n_keys + vk, -1), size=n_cust * n_keys)(
             np.where(rk_r >= 0, rc * n_keys + rk_r, -1)
         )[pr]
         c_s = _Counts(np.where(lk >= 0, ci_l * n_keys + lk, -1), size=n_ci * n_keys)(
             np.where(known, ci_p * n_keys + rk, -1)
         )
-        pop_n = pop.slice_visits[cols](rk_r)[pr]
-        pop_c = pop.slice_items[cols](np.where(known, pi * n_keys + rk, -1))
         feats[f"cust_n_{name}"] = np.where(known, n_s, np.nan)
         feats[f"cust_cnt_{name}"] = np.where(known, c_s, np.nan)
         share_s = _ratio(c_s, n_s)
@@ -585,12 +680,12 @@ def build_features(
             C.ITEM: pd.Categorical.from_codes(pi, categories=catalogue),
         }
     )
-    for col in (C.COMPANION, C.INTENT, C.DAYPART, C.WEEKEND, *spec.categorical):
+    for col in (C.COMPANION, C.INTENT, C.DAYPART, C.WEEKEND, *spec.categorical, *spec.attributes):
         codes, levels = pd.factorize(r_ctx[col].to_numpy(), sort=True)
         pairs[col] = pd.Categorical.from_codes(codes[pr], categories=levels)
     pairs[C.HOUR] = r_ctx[C.HOUR].to_numpy()[pr].astype(np.float32)
     pairs[C.WEEKDAY] = r_ctx[C.WEEKDAY].to_numpy()[pr].astype(np.float32)
-    for col in spec.numeric:
+    for col in spec.numbers:
         pairs[col] = pd.to_numeric(requests[col], errors="coerce").to_numpy(dtype=float)[pr]
     if items is not None:
         pairs = _with_items(pairs, items, catalogue, pi)

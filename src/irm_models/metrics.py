@@ -4,7 +4,9 @@ A model's output for a request is a probability per candidate item: P(the item i
 Everything is computed in two steps: :func:`per_request` reduces the scored pairs to one row per
 request (top-1 probability, hits, reciprocal rank, log-loss sum), and :func:`summarize` aggregates
 any subset of those rows, so the same numbers come out overall, per context slice and per bootstrap
-resample. For a basket, a hit is any ordered item.
+resample. For a basket, a hit is any ordered item; recall@k is the share of the basket's distinct
+items among the top k, precision@k the share of the top k that are in the basket (k slots, even
+when fewer items were ranked), both averaged over requests.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import numpy as np
 import pandas as pd
 
 EPS = 1e-6
+CUTS: tuple[int, ...] = (3, 10)  # the k of recall@k and precision@k
 METRICS: tuple[str, ...] = (
     "hit@1",
     "hit@3",
     "mrr",
+    *(f"recall@{k}" for k in CUTS),
+    *(f"precision@{k}" for k in CUTS),
     "log_loss",
     "ece",
     "handover_rate",
@@ -46,7 +51,9 @@ def per_request(
 
     Returns:
         columns ``top_prob``, ``hit1``, ``hit3``, ``rr`` (1/rank of the first ordered item, 0 if
-        none), ``ll`` (sum of binary cross-entropies) and ``n`` (pairs, missed ones included).
+        none), ``ll`` (sum of binary cross-entropies), ``n`` (pairs, missed ones included),
+        ``basket`` (distinct ordered items, missed ones included) and ``top<k>`` (ordered items
+        among the top k) for every k of :data:`CUTS`.
     """
     code, uniques = pd.factorize(np.asarray(request))
     y = np.asarray(label, dtype=float)
@@ -62,9 +69,13 @@ def per_request(
     np.minimum.at(best, c[y_o > 0], rank[y_o > 0])
     ll = np.bincount(code, weights=-(y * np.log(p) + (1 - y) * np.log(1 - p)), minlength=n_req)
     n = size.astype(float)
+    basket = np.bincount(code, weights=(y > 0), minlength=n_req)
     if missed:
         extra = pd.Series(missed).reindex(uniques).fillna(0).to_numpy(dtype=float)
-        ll, n = ll - extra * np.log(EPS), n + extra
+        ll, n, basket = ll - extra * np.log(EPS), n + extra, basket + extra
+    within = {
+        f"top{k}": np.bincount(c, weights=(y_o > 0) & (rank <= k), minlength=n_req) for k in CUTS
+    }
     top = p[order][first] if len(c) else np.array([])
     return pd.DataFrame(
         {
@@ -74,6 +85,8 @@ def per_request(
             "rr": np.where(np.isfinite(best), 1.0 / best, 0.0),
             "ll": ll,
             "n": n,
+            "basket": basket,
+            **within,
         },
         index=pd.Index(uniques, name="request_id"),
     )
@@ -116,10 +129,20 @@ def summarize(req: pd.DataFrame, threshold: float | None, bins: int = 10) -> dic
         if threshold is not None
         else np.zeros(len(req), dtype=bool)
     )
+    basket = req["basket"].to_numpy(dtype=float)
+    has = basket > 0
+    recall = {
+        f"recall@{k}": float((req[f"top{k}"].to_numpy()[has] / basket[has]).mean())
+        if has.any()
+        else float("nan")
+        for k in CUTS
+    }
     return {
         "hit@1": float(req["hit1"].mean()),
         "hit@3": float(req["hit3"].mean()),
         "mrr": float(req["rr"].mean()),
+        **recall,
+        **{f"precision@{k}": float(req[f"top{k}"].mean() / k) for k in CUTS},
         "log_loss": float(req["ll"].sum() / req["n"].sum()),
         "ece": ece(req["top_prob"].to_numpy(), req["hit1"].to_numpy(), bins),
         "handover_rate": float(handed.mean()),

@@ -133,6 +133,25 @@ def context_grid(
     return out
 
 
+def recorded_grid(
+    grid: Mapping[str, Sequence[str]], history: pd.DataFrame
+) -> tuple[dict[str, Sequence[str]], list[str]]:
+    """The grid without the dimensions the history never records (all ``unknown`` or missing),
+    and the names of those left out. ``daypart`` comes from the time and is always recorded."""
+    kept, dropped = {}, []
+    for dim, values in grid.items():
+        if dim == C.DAYPART or dim not in history:
+            kept[dim] = values
+            continue
+        col = history[dim]
+        seen = col.notna() if pd.api.types.is_numeric_dtype(col) else col.astype(str) != C.UNKNOWN
+        if seen.any():
+            kept[dim] = values
+        else:
+            dropped.append(dim)
+    return kept, dropped
+
+
 def feature_requests(requests: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """What the feature builder reads of the requests, keyed by row position."""
     context = [c for c in (C.COMPANION, C.INTENT, *spec.categorical, *spec.numeric)]

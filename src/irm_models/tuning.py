@@ -32,7 +32,7 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.errors import ConfigError
-from irm_models.metrics import per_request, summarize
+from irm_models.metrics import CUTS, per_request, summarize
 
 KINDS = ("float", "int", "categorical")
 # Metrics a trial can optimise (those that need no hand-over threshold), and their direction.
@@ -42,6 +42,7 @@ DIRECTIONS: dict[str, str] = {
     "hit@1": "maximize",
     "hit@3": "maximize",
     "mrr": "maximize",
+    **{f"{m}@{k}": "maximize" for m in ("recall", "precision") for k in CUTS},
 }
 PRUNERS = ("median", "none")
 LGB_METRIC = "lgb_metric"  # trial user attribute: the LightGBM metric its intermediate values are

@@ -55,6 +55,8 @@ class DataSpec:
     dayfirst: bool = False
     as_of: pd.Timestamp | None = None  # naive local time; None = no cutoff check
     consent_required: bool = False
+    attributes_categorical: tuple[str, ...] = ()  # customer attributes (customers file)
+    attributes_numeric: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -81,6 +83,19 @@ class DataSpec:
         clash = sorted({v for v in mapped if mapped.count(v) > 1} | (set(mapped) & set(context)))
         if clash:
             problems.append(f"source column(s) {clash} mapped to more than one canonical column")
+        attributes = list(self.attributes)
+        dupes = sorted({c for c in attributes if attributes.count(c) > 1})
+        if dupes:
+            problems.append(f"data.customer_attributes: {dupes} listed more than once")
+        clash = sorted(
+            set(attributes)
+            & {*CANONICAL_VISIT_COLUMNS, *context, C.CONSENT, *self.customer_columns.values()}
+        )
+        if clash:
+            problems.append(
+                f"data.customer_attributes lists {clash}, which are already visit, context or "
+                "customer key columns"
+            )
         try:
             pd.Timestamp("2025-01-01").tz_localize(self.timezone)
         except Exception:
@@ -92,6 +107,7 @@ class DataSpec:
     def from_config(cls, data: Mapping[str, Any], now: pd.Timestamp | None = None) -> DataSpec:
         """Build from the composed ``data`` config group (a DictConfig or a plain mapping)."""
         context = data.get("context") or {}
+        attributes = data.get("customer_attributes") or {}
         timezone = str(data.get("timezone") or "UTC")
         return cls(
             columns=dict(data.get("columns") or {}),
@@ -103,11 +119,17 @@ class DataSpec:
             dayfirst=bool(data.get("dayfirst", False)),
             as_of=resolve_as_of(data.get("as_of"), timezone, now),
             consent_required=bool(data.get("consent_required", False)),
+            attributes_categorical=tuple(attributes.get("categorical") or ()),
+            attributes_numeric=tuple(attributes.get("numeric") or ()),
         )
 
     @property
     def context(self) -> tuple[str, ...]:
         return (*self.categorical, *self.numeric)
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return (*self.attributes_categorical, *self.attributes_numeric)
 
     def source_names(self) -> dict[str, str]:
         """Canonical visit column -> its name in the source file."""
@@ -312,10 +334,18 @@ def requests_schema(
     )
 
 
-def customers_schema() -> pa.DataFrameSchema:
+def customers_schema(
+    categorical: Sequence[str] = (), numeric: Sequence[str] = ()
+) -> pa.DataFrameSchema:
+    """customer_id, consent, then the declared attributes: categorical ones as categories (missing
+    = ``unknown``), numeric ones as floats (missing = NaN)."""
     return pa.DataFrameSchema(
-        {C.CUSTOMER_ID: _text(unique=True), C.CONSENT: pa.Column("bool", nullable=False)},
-        strict=False,  # customer attributes follow the two contract columns
+        {
+            C.CUSTOMER_ID: _text(unique=True),
+            C.CONSENT: pa.Column("bool", nullable=False),
+            **_context_columns(categorical, numeric),
+        },
+        strict=False,  # undeclared columns are carried as they are (not used as features)
         name="customers",
     )
 

@@ -333,15 +333,33 @@ def _keyed_table(
 
 
 def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
-    """customer_id (unique, non-empty) and consent (boolean), then any attribute columns."""
+    """customer_id (unique, non-empty) and consent (boolean), then the attribute columns: the
+    declared ones (``data.customer_attributes``) typed, any others as they are."""
     names = {
         C.CUSTOMER_ID: spec.customer_columns["customer_id"],
         C.CONSENT: spec.customer_columns["consent"],
     }
+    missing = [a for a in spec.attributes if a not in raw.columns]
+    if missing:
+        raise ContractError(
+            source.path,
+            [
+                Violation(f"'{a}'", "declared in data.customer_attributes but missing")
+                for a in missing
+            ],
+            hint=f"(the file has these columns: {', '.join(map(str, raw.columns[:20]))})",
+        )
     boolean = rule(lambda s: as_bool(s).notna(), "must be boolean (true/false, yes/no, 1/0)")
-    out = _keyed_table(raw, source, names, "customer", {C.CONSENT: [boolean]})
+    number = rule(numeric_or_missing, "must be a number (or empty)")
+    checks = {C.CONSENT: [boolean], **{a: [number] for a in spec.attributes_numeric}}
+    out = _keyed_table(raw, source, names, "customer", checks)
     out[C.CONSENT] = as_bool(out[C.CONSENT]).astype(bool)
-    return check_canonical(customers_schema(), out, source.path)
+    for name in spec.attributes_categorical:
+        out[name] = _category(out[name], lower=False)
+    for name in spec.attributes_numeric:
+        out[name] = to_number(out[name])
+    schema = customers_schema(spec.attributes_categorical, spec.attributes_numeric)
+    return check_canonical(schema, out, source.path)
 
 
 def normalise_items(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
@@ -424,7 +442,20 @@ def ingest(
     report["duplicate_examples"] = [
         source.row(i) for i in raw_visits.index[duplicated][:MAX_EXAMPLES]
     ]
+    if customers is not None and spec.attributes:
+        seen = customers.loc[customers[C.CUSTOMER_ID].isin(set(visits[C.CUSTOMER_ID]))]
+        report["customer_attributes_known_share"] = {
+            a: round(float(_known(seen[a]).mean()), 4) if len(seen) else 0.0
+            for a in spec.attributes
+        }
     return Ingested(visits=visits, customers=customers, items=items, report=report)
+
+
+def _known(values: pd.Series) -> pd.Series:
+    """Recorded values: not ``unknown`` (categorical) or not NaN (numeric)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values != C.UNKNOWN
+    return values.notna()
 
 
 def _report(
@@ -436,11 +467,8 @@ def _report(
     items: pd.DataFrame | None,
     visit_id_given: bool,
 ) -> dict[str, Any]:
-    known: dict[str, float] = {}
-    for col in (*C.CORE_CONTEXT, *spec.categorical):
-        known[col] = round(float((visits[col] != C.UNKNOWN).mean()), 4)
-    for col in spec.numeric:
-        known[col] = round(float(visits[col].notna().mean()), 4)
+    known = {col: round(float(_known(visits[col]).mean()), 4) for col in C.CORE_CONTEXT}
+    known.update({col: round(float(_known(visits[col]).mean()), 4) for col in spec.context})
     basket = visits.groupby(C.VISIT_ID, observed=True).size()
     report: dict[str, Any] = {
         "rows_read": raw_rows,

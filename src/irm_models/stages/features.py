@@ -27,6 +27,7 @@ from irm_models.features import (
     candidate_recall,
     orders_of,
     requests_from_visits,
+    with_newcomers,
 )
 from irm_models.io import atomic_dir, write_json
 from irm_models.reporting import progress, summary_table
@@ -35,14 +36,21 @@ from irm_models.splits import Window, windows
 SPLITS = ("train", "valid", "test")
 
 
-def read_interim(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def read_interim(
+    cfg: DictConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """The ingested visits, items (or None) and customers (or None)."""
     interim: Path = path_of(cfg, "paths.interim_dir")
     visits_path = interim / "visits.parquet"
     if not visits_path.exists():
         raise InputError(f"{visits_path}: not found; run `irm ingest` (or `irm run`) first")
-    items_path = interim / "items.parquet"
-    items = pd.read_parquet(items_path) if items_path.exists() else None
-    return pd.read_parquet(visits_path), items
+    items, customers = (
+        pd.read_parquet(interim / f"{name}.parquet")
+        if (interim / f"{name}.parquet").exists()
+        else None
+        for name in ("items", "customers")
+    )
+    return pd.read_parquet(visits_path), items, customers
 
 
 def window_pairs(
@@ -52,12 +60,14 @@ def window_pairs(
     items: pd.DataFrame | None,
     newcomer_share: float = 0.0,
     seed: int = 0,
+    customers: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None:
     """The labelled pair table of one window, its ordered lines, and its report entry; ``None``
     when no visit starts inside the window.
 
     ``newcomer_share`` > 0 (training windows) adds that share of requests again as if made by
-    first-time customers (see :func:`irm_models.features.as_newcomers`).
+    first-time customers (see :func:`irm_models.features.as_newcomers`); ``customers`` carries
+    the customer attributes (a newcomer copy keeps its customer's).
     """
     target = window.target(visits)
     if target.empty:
@@ -65,7 +75,12 @@ def window_pairs(
     requests = requests_from_visits(target)
     new_requests, new_lines = as_newcomers(requests, target, newcomer_share, seed)
     pairs = build_features(
-        visits, pd.concat([requests, new_requests], ignore_index=True), spec, window.cutoff, items
+        visits,
+        pd.concat([requests, new_requests], ignore_index=True),
+        spec,
+        window.cutoff,
+        items,
+        customers=with_newcomers(customers, new_requests),
     )
     orders = orders_of(target)
     pairs[C.LABEL] = attach_labels(pairs, pd.concat([orders, orders_of(new_lines)]))
@@ -80,7 +95,7 @@ def window_pairs(
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
-    visits, items = read_interim(cfg)
+    visits, items, customers = read_interim(cfg)
     spec = FeatureSpec.from_config(cfg)
     plan = windows(cfg.split, visits)
     tables: dict[str, list[pd.DataFrame]] = {s: [] for s in SPLITS}
@@ -92,7 +107,9 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         for index, window in enumerate(plan):
             split = window.split
             share = float(cfg.split.newcomer_share) if split == "train" else 0.0
-            built = window_pairs(visits, window, spec, items, share, seed=int(cfg.seed) + index)
+            built = window_pairs(
+                visits, window, spec, items, share, seed=int(cfg.seed) + index, customers=customers
+            )
             bar.advance(task)
             if built is None:
                 if split == "train":

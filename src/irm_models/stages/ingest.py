@@ -13,9 +13,10 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from irm_models.config import path_of, resolved
+from irm_models.data import completejourney
 from irm_models.data.contract import DataSpec, Source
 from irm_models.data.ingest import Ingested, ingest
-from irm_models.errors import InputError
+from irm_models.errors import ConfigError, InputError
 from irm_models.io import atomic_dir, detect_format, read_table, write_json
 from irm_models.reporting import summary_table
 
@@ -45,12 +46,48 @@ def read_source(cfg: DictConfig, key: str) -> tuple[Any, Source] | tuple[None, N
 
 
 def load_and_ingest(cfg: DictConfig) -> Ingested:
-    resolved(cfg, "data.visits")
     spec = DataSpec.from_config(cfg.data)
+    loader = str(cfg.data.get("loader") or "files")
+    if loader == "completejourney":
+        return _ingest_completejourney(cfg, spec)
+    if loader != "files":
+        raise ConfigError(f"data.loader must be files or completejourney (got {loader!r})")
+    resolved(cfg, "data.visits")
     visits, source = read_source(cfg, "data.visits")
     customers, customers_source = read_source(cfg, "data.customers")
     items, items_source = read_source(cfg, "data.items")
     return ingest(visits, spec, source, customers, customers_source, items, items_source)
+
+
+def _ingest_completejourney(cfg: DictConfig, spec: DataSpec) -> Ingested:
+    """The Complete Journey from its package, through the same contract checks as any file."""
+    households = cfg.data.get("households")
+    shaped = completejourney.load(
+        item_level=str(cfg.data.item_level),
+        households=None if households is None else int(households),
+        seed=int(cfg.seed),
+        source_timezone=str(cfg.data.source_timezone),
+    )
+    where = f"{completejourney.PACKAGE}:"
+    result = ingest(
+        shaped.visits,
+        spec,
+        Source(where + "transactions", "parquet", "data.visits"),
+        shaped.customers,
+        Source(where + "demographics", "parquet", "data.customers"),
+        shaped.items,
+        Source(where + "products", "parquet", "data.items"),
+    )
+    result.report["sources"] = {
+        k: where + t
+        for k, t in zip(
+            ("visits", "customers", "items"),
+            ("transactions", "demographics", "products"),
+            strict=True,
+        )
+    }
+    result.report["adapter"] = shaped.report
+    return result
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
@@ -91,6 +128,28 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
                 "items": f"{report['items']:,}",
                 "date range": f"{report['date_range']['start']} .. {report['date_range']['end']}",
                 "context known": known,
+                **(
+                    {
+                        "customer attributes known": ", ".join(
+                            f"{k} {v:.0%}"
+                            for k, v in report["customer_attributes_known_share"].items()
+                        )
+                    }
+                    if "customer_attributes_known_share" in report
+                    else {}
+                ),
+                **(
+                    {
+                        "adapter": f"{report['adapter']['item_level']}: "
+                        + ", ".join(
+                            f"{k} {v:,}"
+                            for k, v in report["adapter"].items()
+                            if k.startswith("lines_")
+                        )
+                    }
+                    if "adapter" in report
+                    else {}
+                ),
                 "dropped": ", ".join(f"{k} {v:,}" for k, v in dropped.items()),
                 "excluded customers (consent)": report["customers_excluded_for_consent"],
                 "written to": str(interim / "visits.parquet"),

@@ -36,6 +36,7 @@ from irm_models.scoring import (
     active_customers,
     context_grid,
     customer_chunks,
+    recorded_grid,
     score_chunk,
     score_date,
 )
@@ -88,7 +89,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     settings = ScoreSettings.from_config(cfg.score)
     spec = FeatureSpec.from_config(cfg)
     steps: dict[str, float] = {}
-    history, items = read_interim(cfg)
+    history, items, customer_table = read_interim(cfg)
     steps["history"] = time.perf_counter() - started
     date = score_date(settings.date, history)
     history = history_until(history, date)
@@ -109,13 +110,20 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
                 f"score.grid: {unknown} are not context columns; known: {sorted(known)}"
             )
         customers = active_customers(history, date, settings.active_days, not_consenting(cfg))
-        requests, dropped = context_grid(customers, settings.grid, date), 0
-        source = f"context grid ({len(customers):,} customers x {_combos(settings)} contexts)"
+        grid, unrecorded = recorded_grid(settings.grid, history)
+        if unrecorded:
+            console.print(
+                f"score.grid: {', '.join(unrecorded)} never recorded in the history: left out "
+                "of the grid (its requests would all be the same)"
+            )
+        requests, dropped = context_grid(customers, grid, date), 0
+        n_combos = int(np.prod([len(v) for v in grid.values()]))
+        source = f"context grid ({len(customers):,} customers x {n_combos} contexts)"
     if requests.empty:
         raise InputError(f"no requests to score ({source}; dropped for consent: {dropped})")
 
     mark = time.perf_counter()
-    population = Population.of(history, spec, date)
+    population = Population.of(history, spec, date, customer_table)
     steps["population"] = time.perf_counter() - mark
     out_dir: Path = path_of(cfg, "paths.scores_dir") / f"date={date.date().isoformat()}"
     rows = confident = 0
@@ -168,8 +176,6 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     return report
 
 
-def _combos(settings: ScoreSettings) -> int:
-    return int(np.prod([len(v) for v in settings.grid.values()]))
 
 
 def _log(cfg: DictConfig, report: dict[str, Any]) -> None:

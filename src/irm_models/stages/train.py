@@ -26,13 +26,18 @@ from irm_models.errors import InputError
 from irm_models.evaluation import Comparison, EvalSettings, compare_models
 from irm_models.features import candidate_recall, missed_orders
 from irm_models.io import atomic_file, write_json
-from irm_models.metrics import METRICS
+from irm_models.metrics import CUTS, METRICS
 from irm_models.models.baselines import BASELINES, baseline_probability, oracle_probability
 from irm_models.models.ranker import RankerSettings, importance, train_ranker
 from irm_models.tracking import stage_run
 
 MODEL = "lightgbm"
-HEADERS = {"handover_rate": "hand-over", "handover_precision": "precision", "log_loss": "logloss"}
+HEADERS = {
+    "handover_rate": "hand-over",
+    "handover_precision": "h-o prec",
+    "log_loss": "logloss",
+    **{f"{m}@{k}": f"{m[:4]}@{k}" for m in ("recall", "precision") for k in CUTS},
+}
 
 
 SPLITS = ("train", "valid", "test", "valid_orders", "test_orders")
@@ -118,8 +123,8 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     wide.print(metrics_table(report))  # a table this wide wraps unreadably at 80 columns
     console.print(
         f"best baseline (chosen on validation): [bold]{report['best_baseline']}[/]; lift of hit@1 "
-        f"{_pts(report['lift_hit@1']['value'])} (95% CI {_pts(report['lift_hit@1']['ci95'][0])} "
-        f"to {_pts(report['lift_hit@1']['ci95'][1])}); candidate recall "
+        f"{_lift(report['lift_hit@1'])}; over crm_favourite "
+        f"{_lift(report['lift_hit@1_by_model']['crm_favourite'])}; candidate recall "
         f"{report['candidate_recall']:.3f}; MLflow run {run_id}"
     )
     return report
@@ -127,6 +132,11 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
 
 def _pts(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:+.1f} pts"
+
+
+def _lift(lift: dict[str, Any]) -> str:
+    low, high = lift["ci95"]
+    return f"{_pts(lift['value'])} (95% CI {_pts(low)} to {_pts(high)})"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -193,6 +203,8 @@ def _log(mlflow: Any, ranker: Any, comparison: Comparison, test: pd.DataFrame, m
     metrics["lift_hit_at_1"] = report["lift_hit@1"]["value"]
     metrics["lift_hit_at_1.ci95_low"] = report["lift_hit@1"]["ci95"][0]
     metrics["lift_hit_at_1.ci95_high"] = report["lift_hit@1"]["ci95"][1]
+    for name, lift in report["lift_hit@1_by_model"].items():
+        metrics[f"lift_hit_at_1.vs_{name}"] = lift["value"]
     if report["candidate_recall"] is not None:
         metrics["candidate_recall"] = report["candidate_recall"]
     metrics["best_iteration"] = ranker.best_iteration
