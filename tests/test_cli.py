@@ -27,7 +27,7 @@ def test_stage_help_shows_config_with_overrides(irm, tmp_path):
     assert result.code == 0
     assert "name: csv" in result.out and "mine.csv" in result.out
     assert f"interim_dir: {tmp_path}/data/interim" in result.out
-    assert "data: cafe, csv" in result.out
+    assert "data: cafe, completejourney, csv" in result.out
     assert "_contract" not in result.out
     assert not (tmp_path / "data").exists()  # help runs nothing
 

@@ -320,6 +320,70 @@ def test_customers_must_be_unique():
         ingest(visits(), spec(), SRC, customers, Source("customers.csv"))
 
 
+# ------------------------------------------------------------------ customer attributes
+
+
+def _customers(**overrides) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c3"],
+            "consent": [True, True, True],
+            "age_band": ["25-34", None, " 65+ "],
+            "kids": ["2", "", None],
+            "note": ["x", "y", "z"],  # not declared: carried as it is
+        }
+    )
+    return frame.assign(**overrides)
+
+
+ATTRS = dict(attributes_categorical=("age_band",), attributes_numeric=("kids",))
+
+
+def test_declared_customer_attributes_are_typed_and_may_be_missing():
+    out = ingest(visits(), spec(**ATTRS), SRC, _customers(), Source("customers.csv"))
+    table = out.customers
+    assert list(table.columns) == [C.CUSTOMER_ID, C.CONSENT, "age_band", "kids", "note"]
+    assert isinstance(table["age_band"].dtype, pd.CategoricalDtype)
+    assert table["age_band"].astype(str).tolist() == ["25-34", C.UNKNOWN, "65+"]
+    assert table["kids"].tolist()[0] == 2.0 and table["kids"].isna().tolist() == [False, True, True]
+    assert table["note"].tolist() == ["x", "y", "z"]
+    # known share among the customers who have visits (all three here)
+    assert out.report["customer_attributes_known_share"] == {
+        "age_band": pytest.approx(2 / 3, abs=1e-4),
+        "kids": pytest.approx(1 / 3, abs=1e-4),
+    }
+
+
+def test_numeric_customer_attribute_with_text_is_rejected():
+    bad = _customers(kids=["2", "two", "lots"])
+    with pytest.raises(ContractError) as exc:
+        ingest(visits(), spec(**ATTRS), SRC, bad, Source("customers.csv"))
+    v = violation_of(exc.value, "'kids'")
+    assert "must be a number" in v.rule and v.count == 2
+    assert "line 3" in v.examples[0] and "customers.csv" in str(exc.value)
+
+
+def test_declared_customer_attribute_missing_from_the_file():
+    with pytest.raises(ContractError) as exc:
+        ingest(
+            visits(),
+            spec(attributes_categorical=("income",)),
+            SRC,
+            _customers(),
+            Source("customers.csv"),
+        )
+    v = violation_of(exc.value, "'income'")
+    assert "declared in data.customer_attributes but missing" in v.rule
+    assert "age_band" in str(exc.value)  # the columns the file does have
+
+
+def test_customer_attributes_must_not_clash():
+    with pytest.raises(ConfigError, match="more than once"):
+        spec(attributes_categorical=("a",), attributes_numeric=("a",))
+    with pytest.raises(ConfigError, match="already visit, context or customer key"):
+        spec(categorical=("store",), attributes_categorical=("store",))
+
+
 def test_spec_rejects_inconsistent_config():
     with pytest.raises(ConfigError, match="required"):
         spec(columns=dict(IDENTITY, item=None))

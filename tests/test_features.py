@@ -221,3 +221,92 @@ def test_the_feature_block_grows_past_its_reserved_columns_and_keeps_their_order
     np.testing.assert_array_equal(values[:2, 0], [1.0, 2.0])
     assert np.isnan(values[2, 0])
     np.testing.assert_array_equal(values[:, 2], np.float32([0.1, 0.2, 0.3]))
+
+
+# ----------------------------------------------------------------------------- customer attributes
+
+ATTR_HISTORY = _visits(
+    [
+        ("A1", "v1", "2025-01-06 08:00", "juice", "kids", "treat"),
+        ("A1", "v2", "2025-01-07 08:00", "juice", "kids", "treat"),
+        ("A1", "v2", "2025-01-07 08:00", "coffee", "kids", "treat"),
+        ("A2", "v3", "2025-01-08 09:00", "juice", "alone", "treat"),
+        ("B1", "v4", "2025-01-08 10:00", "coffee", "alone", "quick_fix"),
+        ("B1", "v5", "2025-01-09 10:00", "coffee", "alone", "quick_fix"),
+        ("B2", "v6", "2025-01-10 10:00", "tea", "alone", "quick_fix"),  # not in the customers table
+    ]
+)
+ATTR_CUSTOMERS = pd.DataFrame(
+    {
+        C.CUSTOMER_ID: ["A1", "A2", "B1"],
+        C.CONSENT: [True, True, True],
+        "family": pd.Categorical(["kids", "kids", "no_kids"]),
+        "size": [4.0, 3.0, np.nan],
+    }
+)
+ATTR_REQUESTS = pd.DataFrame(
+    {
+        C.REQUEST_ID: ["R1", "R2", "R3", "R4"],
+        C.CUSTOMER_ID: ["A2", "B1", "NEW", "B2"],
+        C.TS: pd.to_datetime(["2025-01-13 09:00"] * 4),
+        C.COMPANION: ["alone"] * 4,
+        C.INTENT: ["treat"] * 4,
+    }
+)
+ATTR_SPEC = FeatureSpec(attributes=("family",), attributes_numeric=("size",))
+
+
+def test_customer_attributes_give_everyone_features_by_hand():
+    pairs = build_features(ATTR_HISTORY, ATTR_REQUESTS, ATTR_SPEC, CUTOFF, customers=ATTR_CUSTOMERS)
+    # families with kids (A1, A2) made 3 visits, all holding juice, one coffee
+    r1_juice, r1_coffee = _pair(pairs, "R1", "juice"), _pair(pairs, "R1", "coffee")
+    assert r1_juice["pop_n_family"] == 3 and r1_juice["pop_share_family"] == pytest.approx(1.0)
+    assert r1_coffee["pop_share_family"] == pytest.approx(1 / 3)
+    # no_kids (B1): 2 visits, both coffee, no juice
+    assert _pair(pairs, "R2", "coffee")["pop_share_family"] == pytest.approx(1.0)
+    assert _pair(pairs, "R2", "juice")["pop_share_family"] == 0.0
+    # a newcomer and a customer missing from the table have no attributes: unknown, no numbers
+    for request in ("R3", "R4"):
+        row = _pair(pairs, request, "juice")
+        assert row["family"] == C.UNKNOWN and np.isnan(row["pop_share_family"])
+        assert np.isnan(row["size"])
+    assert _pair(pairs, "R1", "juice")["family"] == "kids"
+    assert _pair(pairs, "R1", "juice")["size"] == 3.0 and np.isnan(
+        _pair(pairs, "R2", "tea")["size"]
+    )
+    # a numeric attribute is also sliced in bins of its history (visit-weighted) quantiles
+    assert "pop_share_size_bin" in pairs
+    # the customer's own share never changes with their attribute: no customer-level slice
+    assert not any(c.startswith(("cust_n_family", "cust_share_family")) for c in pairs)
+
+
+def test_customer_attributes_of_scoring_chunks_come_with_the_population():
+    from irm_models.features import Population
+
+    pop = Population.of(ATTR_HISTORY, ATTR_SPEC, CUTOFF, ATTR_CUSTOMERS)
+    whole = build_features(ATTR_HISTORY, ATTR_REQUESTS, ATTR_SPEC, CUTOFF, customers=ATTR_CUSTOMERS)
+    chunk = build_features(ATTR_HISTORY, ATTR_REQUESTS, ATTR_SPEC, None, None, pop)
+    pd.testing.assert_frame_equal(chunk, whole)
+
+
+def test_newcomer_copies_keep_their_customers_attributes():
+    from irm_models.features import as_newcomers, with_newcomers
+
+    requests = requests_from_visits(ATTR_HISTORY)
+    picked, _ = as_newcomers(requests, ATTR_HISTORY, share=0.999, seed=0)
+    table = with_newcomers(ATTR_CUSTOMERS, picked)
+    copy = table.set_index(C.CUSTOMER_ID).loc["A1~new"]
+    assert copy["family"] == "kids" and copy["size"] == 4.0
+    assert "B2~new" not in set(table[C.CUSTOMER_ID])  # B2 has no row to copy
+    assert len(table) == len(ATTR_CUSTOMERS) + 3
+
+
+def test_declared_attribute_missing_from_customers_table():
+    with pytest.raises(ConfigError, match="not in the customers table"):
+        build_features(
+            ATTR_HISTORY,
+            ATTR_REQUESTS,
+            FeatureSpec(attributes=("income",)),
+            CUTOFF,
+            customers=ATTR_CUSTOMERS,
+        )

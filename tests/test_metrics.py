@@ -110,3 +110,31 @@ def test_bootstrap_lift():
     assert bootstrap_lift(model, base, cust, 200, seed=3) == bootstrap_lift(
         model, base, cust, 200, 3
     )
+
+
+def test_basket_recall_and_precision_by_hand():
+    # r1 ranks a, b, c and ordered b; r2 ranks b, c, a and ordered a and c; r3 ordered two items
+    # that were not among its candidates, r1 one more.
+    m = summarize(_req(missed={"r3": 2, "r1": 1}), threshold=None)
+    assert m["recall@3"] == pytest.approx((1 / 2 + 2 / 2 + 0 / 2) / 3)
+    assert m["recall@10"] == pytest.approx(m["recall@3"])
+    assert m["precision@3"] == pytest.approx((1 / 3 + 2 / 3 + 0) / 3)
+    assert m["precision@10"] == pytest.approx((1 / 10 + 2 / 10 + 0) / 3)  # k slots, 3 ranked
+
+
+def test_basket_without_ordered_items_is_left_out_of_recall():
+    m = summarize(_req(), threshold=None)  # r3 ordered nothing at all
+    assert m["recall@3"] == pytest.approx(1.0)
+    assert m["precision@3"] == pytest.approx((1 / 3 + 2 / 3 + 0) / 3)
+
+
+def test_recall_at_k_cuts_the_ranking():
+    # twelve candidates; ordered items ranked 2, 5 and 11, and one that was not a candidate
+    prob = np.linspace(0.9, 0.2, 12)
+    label = np.zeros(12, dtype=int)
+    label[[1, 4, 10]] = 1
+    r = per_request(["v"] * 12, label, prob, missed={"v": 1})
+    assert r[["basket", "top3", "top10"]].iloc[0].tolist() == [4, 1, 2]
+    m = summarize(r, threshold=None)
+    assert (m["recall@3"], m["recall@10"]) == (pytest.approx(1 / 4), pytest.approx(2 / 4))
+    assert (m["precision@3"], m["precision@10"]) == (pytest.approx(1 / 3), pytest.approx(2 / 10))

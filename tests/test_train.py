@@ -37,6 +37,7 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
         "models",
         "best_baseline",
         "lift_hit@1",
+        "lift_hit@1_by_model",
         "candidate_recall",
         "by_context",
     }
@@ -48,10 +49,17 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
     for values in m["models"].values():
         assert set(values) == set(METRICS)
         assert 0 <= values["hit@1"] <= values["hit@3"] <= 1
+        assert 0 <= values["recall@3"] <= values["recall@10"] <= 1
+        assert values["precision@10"] <= values["precision@3"] <= 1
     assert m["best_baseline"] in MODELS - {"lightgbm"}
     assert set(m["lift_hit@1"]) == {"value", "ci95"}
     lo, hi = m["lift_hit@1"]["ci95"]
     assert lo <= m["lift_hit@1"]["value"] <= hi
+    assert set(m["lift_hit@1_by_model"]) == set(m["models"]) - {"lightgbm"}
+    assert m["lift_hit@1_by_model"][m["best_baseline"]] == m["lift_hit@1"]
+    for name, lift in m["lift_hit@1_by_model"].items():  # hit@1 of the model minus the other's
+        expected = m["models"]["lightgbm"]["hit@1"] - m["models"][name]["hit@1"]
+        assert lift["value"] == pytest.approx(expected)
     assert m["candidate_recall"] >= 0.95
     assert {"companion", "intent", "daypart"} <= set(m["by_context"])
     alone = m["by_context"]["companion"]["alone"]

@@ -44,6 +44,9 @@ class FeatureSpec:
     # customer attributes (``data.customer_attributes``): sliced like context, population only
     attributes: tuple[str, ...] = ()
     attributes_numeric: tuple[str, ...] = ()
+    # companion / intent when the data never records them (``data.columns.<name>: null``): no
+    # slices of them (every value would be ``unknown``)
+    unrecorded: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         known = set(self.single)
@@ -66,7 +69,7 @@ class FeatureSpec:
     def single(self) -> tuple[str, ...]:
         """Every context column (and customer attribute) that is sliced on its own."""
         return (
-            *SITUATION_SLICES,
+            *(c for c in SITUATION_SLICES if c not in self.unrecorded),
             *self.categorical,
             *(_bin(c) for c in self.numeric),
             *self.attribute_slices,
@@ -101,6 +104,15 @@ class FeatureSpec:
             candidates["candidate_context"] = tuple(str(c) for c in candidates.pop("context"))
         values["categorical"] = tuple(str(c) for c in cfg.data.context.categorical)
         values["numeric"] = tuple(str(c) for c in cfg.data.context.numeric)
+        columns = cfg.data.get("columns") or {}
+        unrecorded = tuple(c for c in C.CORE_CONTEXT if not columns.get(c))
+        # slices of a context the data never records are left out
+        values["unrecorded"] = unrecorded
+        values["joint"] = tuple(s for s in values["joint"] if not set(s) & set(unrecorded))
+        if "candidate_context" in candidates:
+            candidates["candidate_context"] = tuple(
+                c for c in candidates["candidate_context"] if c not in unrecorded
+            )
         attributes = cfg.data.get("customer_attributes") or {}
         values["attributes"] = tuple(str(c) for c in attributes.get("categorical") or ())
         values["attributes_numeric"] = tuple(str(c) for c in attributes.get("numeric") or ())

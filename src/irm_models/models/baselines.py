@@ -46,17 +46,18 @@ def _col(pairs: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def baseline_probability(name: str, pairs: pd.DataFrame, context: Sequence[str]) -> np.ndarray:
-    """P(item in basket) of baseline ``name`` for every pair."""
+    """P(item in basket) of baseline ``name`` for every pair. With no ``context`` (the data
+    records none of it) the context baselines are their flat versions."""
     ctx = slice_name(context)
     pop = _col(pairs, "pop_share")
-    if name == "popularity":
+    if name == "popularity" or (name == "context_popularity" and not context):
         return pop
     if name == "context_popularity":
         n = np.nan_to_num(_col(pairs, f"pop_n_{ctx}"))
         share = np.nan_to_num(_col(pairs, f"pop_share_{ctx}"))
         return (share * n + POP_PRIOR * pop) / (n + POP_PRIOR)
     crm = (_col(pairs, "cust_cnt") + pop) / (_col(pairs, "cust_visits") + 1.0)
-    if name == "crm_favourite":
+    if name == "crm_favourite" or (name == "context_favourite" and not context):
         return crm
     if name == "context_favourite":
         n = np.nan_to_num(_col(pairs, f"cust_n_{ctx}"))

@@ -9,6 +9,7 @@ windows, ``request_id`` + ``item``, candidates or not) and ``<reports_dir>/featu
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -98,53 +99,48 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     visits, items, customers = read_interim(cfg)
     spec = FeatureSpec.from_config(cfg)
     plan = windows(cfg.split, visits)
-    tables: dict[str, list[pd.DataFrame]] = {s: [] for s in SPLITS}
-    orders: dict[str, list[pd.DataFrame]] = {s: [] for s in SPLITS}
-    entries: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     report: dict[str, Any] = {"windows": {}}
-    with progress(console) as bar:
-        task = bar.add_task("features", total=len(plan))
-        for index, window in enumerate(plan):
-            split = window.split
-            share = float(cfg.split.newcomer_share) if split == "train" else 0.0
-            built = window_pairs(
-                visits, window, spec, items, share, seed=int(cfg.seed) + index, customers=customers
-            )
-            bar.advance(task)
-            if built is None:
-                if split == "train":
-                    raise _no_visits(window.name, window.cutoff, window.end)
-                continue  # a history-refresh step without visits (e.g. a week the shop closed)
-            pairs, lines, entry = built
-            tables[split].append(pairs)
-            orders[split].append(lines)
-            entries[split].append(entry)
-            report["windows"][window.name] = entry
-
-    frames = {s: pd.concat(parts, ignore_index=True) for s, parts in tables.items() if parts}
-    ordered = {}
-    for split in ("valid", "test"):
-        planned = [w for w in plan if w.split == split]
-        if split not in frames:
-            raise _no_visits(split, planned[0].cutoff, planned[-1].end)
-        ordered[split] = pd.concat(orders[split], ignore_index=True)
-        steps = entries[split]
-        report[split] = {
-            **Window(split, planned[0].cutoff, planned[-1].end).as_dict(),
-            "history_refreshes": len(steps),
-            "requests": sum(w["requests"] for w in steps),
-            "pairs": sum(w["pairs"] for w in steps),
-            "candidate_recall": candidate_recall(frames[split], ordered[split]),
-        }
-    report["candidate_recall"] = report["test"]["candidate_recall"]
-
     out: Path = path_of(cfg, "paths.features_dir")
-    with atomic_dir(out) as tmp:
-        for split, frame in frames.items():
+    # Splits are written as soon as their windows are built, so only one split's pair tables are
+    # in memory at a time (the windows of a split are consecutive in the plan).
+    with atomic_dir(out) as tmp, progress(console) as bar:
+        task = bar.add_task("features", total=len(plan))
+        for split, planned in itertools.groupby(plan, key=lambda w: w.split):
+            planned = list(planned)
+            parts, lines, steps = [], [], []
+            for window in planned:
+                share = float(cfg.split.newcomer_share) if split == "train" else 0.0
+                seed = int(cfg.seed) + plan.index(window)
+                built = window_pairs(visits, window, spec, items, share, seed, customers)
+                bar.advance(task)
+                if built is None:
+                    if split == "train":
+                        raise _no_visits(window.name, window.cutoff, window.end)
+                    continue  # a history-refresh step without visits (a week the shop closed)
+                parts.append(built[0])
+                lines.append(built[1])
+                steps.append(built[2])
+                report["windows"][window.name] = built[2]
+            if not parts:
+                raise _no_visits(split, planned[0].cutoff, planned[-1].end)
+            frame = pd.concat(parts, ignore_index=True)
+            del parts
             frame.to_parquet(tmp / f"{split}.parquet", index=False)
-        for split, lines in ordered.items():
-            lines.to_parquet(tmp / f"{split}_orders.parquet", index=False)
-    report["features"] = len(frames["test"].columns)
+            if split == "train":
+                continue
+            ordered = pd.concat(lines, ignore_index=True)
+            ordered.to_parquet(tmp / f"{split}_orders.parquet", index=False)
+            report[split] = {
+                **Window(split, planned[0].cutoff, planned[-1].end).as_dict(),
+                "history_refreshes": len(steps),
+                "requests": sum(w["requests"] for w in steps),
+                "pairs": sum(w["pairs"] for w in steps),
+                "candidate_recall": candidate_recall(frame, ordered),
+            }
+            report["features"] = len(frame.columns)
+            del frame
+    report["candidate_recall"] = report["test"]["candidate_recall"]
+    report = {k: report[k] for k in ("windows", "valid", "test", "candidate_recall", "features")}
     write_json(report, path_of(cfg, "paths.reports_dir") / "features.json")
 
     console.print(

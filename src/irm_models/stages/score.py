@@ -176,8 +176,6 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     return report
 
 
-
-
 def _log(cfg: DictConfig, report: dict[str, Any]) -> None:
     from irm_models.tracking import stage_run
 

@@ -65,8 +65,12 @@ def score_all(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(probability, ranking score) per pair for the model, every baseline and the oracle."""
     scored = {MODEL: ranker.predict(pairs)}
+    # context columns the data never records (every value unknown) are not part of it
+    context = tuple(
+        c for c in settings.baseline_context if c not in pairs or (pairs[c] != C.UNKNOWN).any()
+    )
     for name in BASELINES:
-        p = baseline_probability(name, pairs, settings.baseline_context)
+        p = baseline_probability(name, pairs, context)
         scored[name] = (p, p)
     if oracle is not None:
         q = oracle_probability(pairs, oracle)
@@ -210,6 +214,7 @@ def _log(mlflow: Any, ranker: Any, comparison: Comparison, test: pd.DataFrame, m
     metrics["best_iteration"] = ranker.best_iteration
     mlflow.log_metrics(metrics)
     mlflow.set_tag("best_baseline", report["best_baseline"])
+    mlflow.set_tag("calibration_base", ranker.meta["calibration_base"])
     mlflow.log_artifact(str(metrics_path))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
