@@ -81,6 +81,37 @@ def test_score_settings_are_checked(values, match):
         ScoreSettings(**values)
 
 
+def test_recorded_grid_leaves_out_context_the_history_never_records():
+    from irm_models.scoring import recorded_grid
+
+    history = pd.DataFrame(
+        {
+            C.COMPANION: pd.Categorical([C.UNKNOWN, C.UNKNOWN]),
+            C.INTENT: pd.Categorical(["treat", C.UNKNOWN]),
+            "temperature": [np.nan, np.nan],
+        }
+    )
+    grid = {C.DAYPART: ("morning",), C.COMPANION: ("kids",), C.INTENT: ("treat",)}
+    kept, dropped = recorded_grid({**grid, "temperature": ("20",)}, history)
+    assert list(kept) == [C.DAYPART, C.INTENT] and dropped == [C.COMPANION, "temperature"]
+
+
+def test_reasons_for_a_customer_attribute_name_the_customers_who_share_it():
+    from irm_models.explain import Group, _say, _sayable
+
+    rows = pd.DataFrame(
+        {
+            "income": pd.Categorical(["50-74K", C.UNKNOWN, "50-74K"]),
+            "pop_share_income": [0.234, np.nan, 0.5],
+        }
+    )
+    group = Group("everyone_slice:income", "attribute_slice", ("income",))
+    assert _sayable(group, rows).tolist() == [True, False, True]
+    said = _say(group, rows)
+    assert said[0] == "in 23% of visits by customers with income 50-74K"
+    assert said[2] == "in 50% of visits by customers with income 50-74K"
+
+
 def test_customer_chunks_partition_requests_and_history():
     history = pd.DataFrame({C.CUSTOMER_ID: list("abcabcdd"), "x": range(8)})
     requests = pd.DataFrame({C.CUSTOMER_ID: list("dcbaae"), "r": range(6)})

@@ -76,7 +76,8 @@ class Group:
     """Features that together say one thing, and how to say it."""
 
     name: str
-    kind: str  # habit | recency | popular | customer_slice | everyone_slice | numeric | hour
+    kind: str  # habit | recency | popular | customer_slice | everyone_slice | attribute_slice
+    #            | numeric | hour
     columns: tuple[str, ...] = ()  # the context columns of a slice, or the numeric column
 
 
@@ -183,11 +184,18 @@ class Explainer:
         numeric: Sequence[str],
         method: str = "path",
         top: int = 2,
+        attributes: Sequence[str] = (),
     ):
         if method not in METHODS:
             raise ConfigError(f"score.reasons_method must be one of {METHODS} (got {method!r})")
         self.ranker, self.method, self.top = ranker, method, top
         groups = [group_of(f, context, numeric) for f in ranker.schema.features]
+        groups = [  # everyone sharing a customer attribute: "customers with income 50-74K"
+            Group(g.name, "attribute_slice", g.columns)
+            if g.kind == "everyone_slice" and g.columns and set(g.columns) <= set(attributes)
+            else g
+            for g in groups
+        ]
         self.names = list(dict.fromkeys(g.name for g in groups if g.kind != "other"))
         self.groups = {g.name: g for g in groups}
         self.member = np.zeros((len(groups), len(self.names)))  # feature -> group
@@ -237,7 +245,7 @@ class Explainer:
         return out
 
 
-def _coded(rows: pd.DataFrame, col: str) -> tuple[np.ndarray, list[str]]:
+def _coded(rows: pd.DataFrame, col: str, say=None) -> tuple[np.ndarray, list[str]]:
     """A context column as integer codes and the words of each code (-1: unknown). A numeric
     column's band is said by the row's value, so its code is the rounded value."""
     base = col.removesuffix(BIN)
@@ -252,7 +260,8 @@ def _coded(rows: pd.DataFrame, col: str) -> tuple[np.ndarray, list[str]]:
         labels = [str(c) for c in uniques]
     if C.UNKNOWN in labels:
         codes = np.where(codes == labels.index(C.UNKNOWN), -1, codes)
-    return codes.astype(np.int64), [phrase(col, label) for label in labels]
+    say = say or phrase
+    return codes.astype(np.int64), [say(col, label) for label in labels]
 
 
 def _sayable(group: Group, rows: pd.DataFrame) -> np.ndarray:
@@ -311,7 +320,11 @@ def _say(group: Group, rows: pd.DataFrame) -> np.ndarray:
         say = lambda tenths: f"suits {col.replace('_', ' ')} {tenths / 10:.1f}"  # noqa: E731
     else:
         name = SEP.join(group.columns)
-        context = [_coded(rows, c) for c in group.columns]
+        attribute = group.kind == "attribute_slice"
+        context = [
+            _coded(rows, c, (lambda col, v: f"{col.replace('_', ' ')} {v}") if attribute else None)
+            for c in group.columns
+        ]
         when = [_words(c, words) for c, (_, words) in zip(group.columns, context, strict=True)]
         if group.kind == "customer_slice":
             keys = [_ints(rows[f"cust_cnt_{name}"]), _ints(rows[f"cust_n_{name}"])]
@@ -323,7 +336,11 @@ def _say(group: Group, rows: pd.DataFrame) -> np.ndarray:
             keys = [_ints(rows[f"pop_share_{name}"], 100)]
 
             def say(pct, *codes):
-                words = " ".join(w(c) for w, c in zip(when, codes, strict=True))
+                words = (" and " if attribute else " ").join(
+                    w(c) for w, c in zip(when, codes, strict=True)
+                )
+                if attribute:
+                    return f"in {pct}% of visits by customers with {words}"
                 return f"in {pct}% of everyone's visits {words}"
 
         keys += [codes for codes, _ in context]

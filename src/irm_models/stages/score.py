@@ -80,7 +80,9 @@ def load_model(cfg: DictConfig, settings: ScoreSettings, spec: FeatureSpec) -> M
         ranker = load_ranker(ref.uri)
     explainer = None
     if settings.reasons != "none":
-        explainer = Explainer(ranker, spec.single, spec.numeric, settings.reasons)
+        explainer = Explainer(
+            ranker, spec.single, spec.numeric, settings.reasons, attributes=spec.attribute_slices
+        )
     return Model(ranker, ref.name, ref.version, explainer)
 
 
