@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cafe_context.py
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/score.py
+	$(BIN)/python bench/completejourney.py
 
 # params.yaml is generated from conf/ (never edit it): the stages in dvc.yaml read it, and
 # `dvc exp run` recomposes it with its -S overrides. `make repro` refreshes it, then runs the DAG.

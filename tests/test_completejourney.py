@@ -150,6 +150,6 @@ def test_run_on_a_slice_end_to_end(irm, tmp_path):
     assert {"pop_share_income", "pop_share_kids_count", "age", "store_id"} <= set(test.columns)
     score = json.loads((tmp_path / "reports" / "score.json").read_text())
     assert score["requests"] > 0
-    assert "x 6 contexts" in score["requests_source"]  # companion, intent never recorded
+    assert "x 3 contexts" in score["requests_source"]  # companion, intent never recorded
     scores = pd.read_parquet(tmp_path / "data" / "scores")
     assert scores.groupby(C.REQUEST_ID).size().max() == 3
