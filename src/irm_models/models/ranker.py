@@ -165,7 +165,7 @@ def _recode(values: pd.Series, levels: tuple[str, ...]) -> pd.Categorical:
         return pd.Categorical.from_codes(mapped, categories=target)
     text = values.astype(object).where(values.notna(), None)
     text = text.map(lambda v: None if v is None else str(v))
-    return pd.Categorical(text, categories=target)
+    return pd.Categorical.from_codes(target.get_indexer(pd.Index(text, dtype=object)), target)
 
 
 def ranks(request: np.ndarray, score: np.ndarray) -> np.ndarray:

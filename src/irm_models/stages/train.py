@@ -123,8 +123,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         _log(mlflow, ranker, comparison, data["test"], metrics_path)
         run_id = mlflow.active_run().info.run_id
 
-    wide = Console(width=max(console.width, 100), highlight=False, file=console.file)
-    wide.print(metrics_table(report))  # a table this wide wraps unreadably at 80 columns
+    print_metrics(console, report)
     console.print(
         f"best baseline (chosen on validation): [bold]{report['best_baseline']}[/]; lift of hit@1 "
         f"{_lift(report['lift_hit@1'])}; over crm_favourite "
@@ -145,6 +144,12 @@ def _lift(lift: dict[str, Any]) -> str:
 
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def print_metrics(console: Console, report: dict[str, Any]) -> None:
+    """The metrics table, on a console wide enough for it (it wraps unreadably at 80 columns)."""
+    wide = Console(width=max(console.width, 150), highlight=False, file=console.file)
+    wide.print(metrics_table(report))
 
 
 def metrics_table(report: dict[str, Any]) -> Table:

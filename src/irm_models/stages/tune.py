@@ -37,7 +37,7 @@ from irm_models.features import missed_orders
 from irm_models.io import atomic_file, write_json
 from irm_models.models.baselines import BASELINES
 from irm_models.models.ranker import train_ranker
-from irm_models.stages.train import MODEL, metrics_table, read_oracle, read_pairs, score_all
+from irm_models.stages.train import MODEL, print_metrics, read_oracle, read_pairs, score_all
 from irm_models.tracking import stage_run
 
 STUDY_METRIC = "metric"  # study user attribute: the metric the study optimises
@@ -210,8 +210,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     )
     if settings.compare:
         test = summary["test"]
-        wide = Console(width=max(console.width, 100), highlight=False, file=console.file)
-        wide.print(metrics_table(test))
+        print_metrics(console, test)
     console.print(f"MLflow run {parent.run_id}")
     return summary
 
