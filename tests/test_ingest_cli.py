@@ -265,3 +265,28 @@ def test_missing_visits_setting_is_a_clear_error(irm, tmp_path):
 def test_cafe_not_generated_yet_hints_at_generate(irm, tmp_path):
     result = irm("ingest", f"paths.root={tmp_path}")
     assert result.code == 2 and "irm generate" in result.err
+
+
+def test_customer_attributes_need_a_customers_file(irm, tmp_path):
+    path = write(tmp_path, "v.csv", GOOD)
+    attrs = "data.customer_attributes.categorical=[age]"
+    result = irm("ingest", *BYO, f"data.visits={path}", attrs, f"paths.root={tmp_path}")
+    assert result.code == 2 and "data.customers (the file that holds them) is not set" in result.err
+    assert not (tmp_path / "data" / "interim").exists()
+
+
+def test_customer_attributes_from_a_customers_file_reach_the_features(irm, tmp_path):
+    visits = write(tmp_path, "v.csv", GOOD)
+    customers = write(
+        tmp_path,
+        "c.csv",
+        pd.DataFrame({"guest": ["g1", "g2"], "consent": ["yes", "yes"], "age": ["25-34", ""]}),
+    )
+    common = (*BYO, f"data.visits={visits}", f"paths.root={tmp_path}")
+    attrs = (f"data.customers={customers}", "data.customer_attributes.categorical=[age]")
+    assert irm("ingest", *common, *attrs).code == 0
+    table = pd.read_parquet(tmp_path / "data/interim/customers.parquet")
+    assert table["age"].astype(str).tolist() == ["25-34", "unknown"]
+    report = json.loads((tmp_path / "reports/ingest.json").read_text())
+    # of the 4 visiting customers only g1 has an age (g2's is empty, g3 and g4 are not listed)
+    assert report["customer_attributes_known_share"]["age"] == 0.25

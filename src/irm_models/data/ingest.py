@@ -442,11 +442,11 @@ def ingest(
     report["duplicate_examples"] = [
         source.row(i) for i in raw_visits.index[duplicated][:MAX_EXAMPLES]
     ]
-    if customers is not None and spec.attributes:
-        seen = customers.loc[customers[C.CUSTOMER_ID].isin(set(visits[C.CUSTOMER_ID]))]
+    if customers is not None and spec.attributes:  # among the customers who visit
+        visiting = visits[C.CUSTOMER_ID].unique()
+        seen = customers.loc[customers[C.CUSTOMER_ID].isin(set(visiting))]
         report["customer_attributes_known_share"] = {
-            a: round(float(_known(seen[a]).mean()), 4) if len(seen) else 0.0
-            for a in spec.attributes
+            a: round(float(_known(seen[a]).sum()) / len(visiting), 4) for a in spec.attributes
         }
     return Ingested(visits=visits, customers=customers, items=items, report=report)
 

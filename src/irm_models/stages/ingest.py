@@ -53,6 +53,11 @@ def load_and_ingest(cfg: DictConfig) -> Ingested:
     if loader != "files":
         raise ConfigError(f"data.loader must be files or completejourney (got {loader!r})")
     resolved(cfg, "data.visits")
+    if spec.attributes and not cfg.data.get("customers"):
+        raise ConfigError(
+            f"data.customer_attributes lists {list(spec.attributes)}, but data.customers (the "
+            "file that holds them) is not set"
+        )
     visits, source = read_source(cfg, "data.visits")
     customers, customers_source = read_source(cfg, "data.customers")
     items, items_source = read_source(cfg, "data.items")
@@ -68,24 +73,26 @@ def _ingest_completejourney(cfg: DictConfig, spec: DataSpec) -> Ingested:
         seed=int(cfg.seed),
         source_timezone=str(cfg.data.source_timezone),
     )
-    where = f"{completejourney.PACKAGE}:"
+    # each contract table, named by the package's table it comes from
+    names = {
+        k: f"{completejourney.PACKAGE}:{table}"
+        for k, table in (
+            ("visits", "transactions"),
+            ("customers", "demographics"),
+            ("items", "products"),
+        )
+    }
+    sources = {k: Source(v, "parquet", f"data.{k}") for k, v in names.items()}
     result = ingest(
         shaped.visits,
         spec,
-        Source(where + "transactions", "parquet", "data.visits"),
+        sources["visits"],
         shaped.customers,
-        Source(where + "demographics", "parquet", "data.customers"),
+        sources["customers"],
         shaped.items,
-        Source(where + "products", "parquet", "data.items"),
+        sources["items"],
     )
-    result.report["sources"] = {
-        k: where + t
-        for k, t in zip(
-            ("visits", "customers", "items"),
-            ("transactions", "demographics", "products"),
-            strict=True,
-        )
-    }
+    result.report["sources"] = names
     result.report["adapter"] = shaped.report
     return result
 
@@ -117,6 +124,15 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
             f"{', '.join(report['duplicate_examples'])}"
         )
     known = ", ".join(f"{k} {v:.0%}" for k, v in report["context_known_share"].items())
+    extra = {}
+    if "customer_attributes_known_share" in report:
+        shares = report["customer_attributes_known_share"].items()
+        extra["customer attributes known"] = ", ".join(f"{k} {v:.0%}" for k, v in shares)
+    if "adapter" in report:
+        adapter = report["adapter"]
+        extra["adapter"] = f"{adapter['item_level']}: " + ", ".join(
+            f"{k} {v:,}" for k, v in adapter.items() if k.startswith("lines_")
+        )
     console.print(
         summary_table(
             "ingest",
@@ -128,28 +144,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
                 "items": f"{report['items']:,}",
                 "date range": f"{report['date_range']['start']} .. {report['date_range']['end']}",
                 "context known": known,
-                **(
-                    {
-                        "customer attributes known": ", ".join(
-                            f"{k} {v:.0%}"
-                            for k, v in report["customer_attributes_known_share"].items()
-                        )
-                    }
-                    if "customer_attributes_known_share" in report
-                    else {}
-                ),
-                **(
-                    {
-                        "adapter": f"{report['adapter']['item_level']}: "
-                        + ", ".join(
-                            f"{k} {v:,}"
-                            for k, v in report["adapter"].items()
-                            if k.startswith("lines_")
-                        )
-                    }
-                    if "adapter" in report
-                    else {}
-                ),
+                **extra,
                 "dropped": ", ".join(f"{k} {v:,}" for k, v in dropped.items()),
                 "excluded customers (consent)": report["customers_excluded_for_consent"],
                 "written to": str(interim / "visits.parquet"),
