@@ -43,10 +43,13 @@ HEADERS = {
 SPLITS = ("train", "valid", "test", "valid_orders", "test_orders")
 
 
-def read_pairs(cfg: DictConfig, names: tuple[str, ...] = SPLITS) -> dict[str, pd.DataFrame]:
-    """The pair tables ``names`` of ``<features_dir>/`` (written by `irm features`)."""
+def read_pairs(
+    cfg: DictConfig, names: tuple[str, ...] = SPLITS, require: tuple[str, ...] = ()
+) -> dict[str, pd.DataFrame]:
+    """The pair tables ``names`` of ``<features_dir>/`` (written by `irm features`); ``names``
+    and ``require`` must all exist."""
     folder: Path = path_of(cfg, "paths.features_dir")
-    missing = [n for n in names if not (folder / f"{n}.parquet").exists()]
+    missing = [n for n in (*names, *require) if not (folder / f"{n}.parquet").exists()]
     if missing:
         raise InputError(
             f"{folder}: missing {', '.join(m + '.parquet' for m in missing)}; run "
@@ -80,7 +83,8 @@ def score_all(
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
-    data = read_pairs(cfg)
+    # the training pairs are the largest table: the test window is read once they are freed
+    data = read_pairs(cfg, ("train", "valid"), require=SPLITS)
     settings = RankerSettings.from_config(cfg.model)
     evaluate = EvalSettings.from_config(cfg.evaluate)
     oracle = read_oracle(cfg)
@@ -88,7 +92,8 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
 
     with stage_run(cfg, "train") as mlflow:
         with console.status(f"training LightGBM on {len(data['train']):,} pairs"):
-            ranker = train_ranker(data["train"], data["valid"], settings, int(cfg.seed))
+            ranker = train_ranker(data.pop("train"), data["valid"], settings, int(cfg.seed))
+        data.update(read_pairs(cfg, ("test", "valid_orders", "test_orders")))
         missed = {s: missed_orders(data[s], data[f"{s}_orders"]) for s in ("valid", "test")}
         comparison = compare_models(
             score_all(ranker, data["valid"], evaluate, oracle),
