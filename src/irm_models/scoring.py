@@ -19,6 +19,7 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.config import typed
+from irm_models.data.contract import recorded
 from irm_models.errors import ConfigError
 from irm_models.explain import METHODS, Explainer
 from irm_models.features import FeatureSpec, Population, build_features
@@ -143,9 +144,7 @@ def recorded_grid(
         if dim == C.DAYPART or dim not in history:
             kept[dim] = values
             continue
-        col = history[dim]
-        seen = col.notna() if pd.api.types.is_numeric_dtype(col) else col.astype(str) != C.UNKNOWN
-        if seen.any():
+        if recorded(history[dim]).any():
             kept[dim] = values
         else:
             dropped.append(dim)

@@ -177,6 +177,13 @@ def to_number(s: pd.Series) -> pd.Series:
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
+def recorded(values: pd.Series) -> pd.Series:
+    """Where a typed value was recorded: numbers not NaN, text and categories not ``unknown``."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.notna()
+    return values.notna() & (values.astype("str") != C.UNKNOWN)
+
+
 def numeric_or_missing(s: pd.Series) -> pd.Series:
     return ~not_blank(s) | to_number(s).notna()
 

@@ -29,6 +29,7 @@ from irm_models.data.contract import (
     numeric_or_missing,
     present,
     raise_violations,
+    recorded,
     rule,
     to_number,
     visits_schema,
@@ -446,16 +447,9 @@ def ingest(
         visiting = visits[C.CUSTOMER_ID].unique()
         seen = customers.loc[customers[C.CUSTOMER_ID].isin(set(visiting))]
         report["customer_attributes_known_share"] = {
-            a: round(float(_known(seen[a]).sum()) / len(visiting), 4) for a in spec.attributes
+            a: round(float(recorded(seen[a]).sum()) / len(visiting), 4) for a in spec.attributes
         }
     return Ingested(visits=visits, customers=customers, items=items, report=report)
-
-
-def _known(values: pd.Series) -> pd.Series:
-    """Recorded values: not ``unknown`` (categorical) or not NaN (numeric)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values != C.UNKNOWN
-    return values.notna()
 
 
 def _report(
@@ -467,8 +461,8 @@ def _report(
     items: pd.DataFrame | None,
     visit_id_given: bool,
 ) -> dict[str, Any]:
-    known = {col: round(float(_known(visits[col]).mean()), 4) for col in C.CORE_CONTEXT}
-    known.update({col: round(float(_known(visits[col]).mean()), 4) for col in spec.context})
+    known = {col: round(float(recorded(visits[col]).mean()), 4) for col in C.CORE_CONTEXT}
+    known.update({col: round(float(recorded(visits[col]).mean()), 4) for col in spec.context})
     basket = visits.groupby(C.VISIT_ID, observed=True).size()
     report: dict[str, Any] = {
         "rows_read": raw_rows,

@@ -22,6 +22,7 @@ from rich.table import Table
 from irm_models import columns as C
 from irm_models import plots
 from irm_models.config import path_of
+from irm_models.data.contract import recorded
 from irm_models.errors import InputError
 from irm_models.evaluation import Comparison, EvalSettings, compare_models
 from irm_models.features import candidate_recall, missed_orders
@@ -70,7 +71,7 @@ def score_all(
     scored = {MODEL: ranker.predict(pairs)}
     # context columns the data never records (every value unknown) are not part of it
     context = tuple(
-        c for c in settings.baseline_context if c not in pairs or (pairs[c] != C.UNKNOWN).any()
+        c for c in settings.baseline_context if c not in pairs or recorded(pairs[c]).any()
     )
     for name in BASELINES:
         p = baseline_probability(name, pairs, context)
