@@ -138,3 +138,39 @@ def test_recall_at_k_cuts_the_ranking():
     m = summarize(r, threshold=None)
     assert (m["recall@3"], m["recall@10"]) == (pytest.approx(1 / 4), pytest.approx(2 / 4))
     assert (m["precision@3"], m["precision@10"]) == (pytest.approx(1 / 3), pytest.approx(2 / 10))
+
+
+# ------------------------------------------------------------------ calibration base (ranker)
+
+
+def _requests(n_req: int, n_items: int, seed: int):
+    rng = np.random.default_rng(seed)
+    request = pd.Series(np.repeat([f"r{i}" for i in range(n_req)], n_items))
+    margin = rng.normal(-1.5, 1.5, n_req * n_items)
+    return rng, request, margin
+
+
+def test_calibration_base_for_many_item_baskets_is_the_sigmoid():
+    # grocery-like: each item is in the basket with probability sigmoid(margin), independently
+    from irm_models.models.ranker import cross_fitted_log_loss
+
+    rng, request, margin = _requests(600, 12, seed=0)
+    label = (rng.random(len(margin)) < 1 / (1 + np.exp(-margin))).astype(float)
+    softmax = cross_fitted_log_loss(request, margin, label, softmax=True)
+    sigmoid = cross_fitted_log_loss(request, margin, label, softmax=False)
+    assert sigmoid < softmax
+
+
+def test_calibration_base_for_one_item_baskets_is_the_softmax():
+    # café-like: exactly one item per basket, chosen with probability softmax(margin)
+    from irm_models.models.ranker import cross_fitted_log_loss, softmax_share
+
+    rng, request, margin = _requests(600, 12, seed=1)
+    p = softmax_share(request, margin).reshape(600, 12)
+    chosen = (rng.random((600, 1)) > np.cumsum(p, axis=1)).sum(axis=1)
+    label = np.zeros((600, 12))
+    label[np.arange(600), np.minimum(chosen, 11)] = 1.0
+    label = label.ravel()
+    softmax = cross_fitted_log_loss(request, margin, label, softmax=True)
+    sigmoid = cross_fitted_log_loss(request, margin, label, softmax=False)
+    assert softmax < sigmoid
