@@ -265,3 +265,16 @@ def test_a_split_without_visits_names_the_window(tiny_cafe_root, tmp_path, irm):
     )
     assert result.code == 2 and "window valid (" in result.err and "holds no visits" in result.err
     assert not (tmp_path / "data" / "features").exists()
+
+
+def test_training_set_read_in_batches_equals_the_whole_table(tiny_cafe_root):
+    from irm_models.models.ranker import TrainingSet
+
+    path = tiny_cafe_root / "data" / "features" / "train.parquet"
+    whole = TrainingSet.of(pd.read_parquet(path))
+    batched = TrainingSet.read(path, batch_rows=777)  # many batches, the last one short
+    assert batched.schema == whole.schema and batched.schema.categorical
+    np.testing.assert_array_equal(batched.x, whole.x)  # NaN in the same places
+    np.testing.assert_array_equal(batched.label, whole.label)
+    np.testing.assert_array_equal(batched.group, whole.group)
+    assert len(batched.x) > 5 * 777

@@ -88,10 +88,14 @@ class FeatureSchema:
     code_version: str = __version__
 
     @classmethod
-    def fit(cls, pairs: pd.DataFrame) -> FeatureSchema:
+    def fit(cls, pairs: pd.DataFrame, values: pd.DataFrame | None = None) -> FeatureSchema:
+        """The schema of a pair table: its feature columns (from ``pairs``) and the levels of the
+        categorical ones (from ``values``, default ``pairs``: a frame holding at least every
+        categorical column whole, when ``pairs`` holds only a few rows)."""
+        values = pairs if values is None else values
         features = tuple(c for c in pairs.columns if c not in (*C.PAIR_ID_COLUMNS, C.LABEL))
         categorical = {
-            c: tuple(sorted(pairs[c].dropna().astype(str).unique()))
+            c: tuple(sorted(values[c].dropna().astype(str).unique()))
             for c in features
             if not pd.api.types.is_numeric_dtype(pairs[c]) or pairs[c].dtype == bool
         }
@@ -295,8 +299,53 @@ class Ranker:
         )
 
 
+@dataclass
+class TrainingSet:
+    """Training pairs as LightGBM reads them: the schema, the float32 model matrix, the labels and
+    the sizes of the request groups (each request's pairs are contiguous)."""
+
+    schema: FeatureSchema
+    x: np.ndarray
+    label: np.ndarray
+    group: np.ndarray
+
+    @classmethod
+    def of(cls, pairs: pd.DataFrame) -> TrainingSet:
+        schema = FeatureSchema.fit(pairs)
+        return cls(
+            schema,
+            schema.matrix(pairs),
+            pairs[C.LABEL].to_numpy(),
+            request_groups(pairs[C.REQUEST_ID]),
+        )
+
+    @classmethod
+    def read(cls, path: Path, batch_rows: int = 1 << 20) -> TrainingSet:
+        """The same as :meth:`of` on the Parquet file's table, without ever holding the table
+        whole: the categorical columns, labels and request ids are read on their own, the matrix
+        is filled in row batches. (A year of grocery baskets is millions of pairs; the frame and
+        the matrix together would be twice the memory.)"""
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(path)
+        head = next(source.iter_batches(batch_size=1)).to_pandas()
+        kinds = FeatureSchema.fit(head)
+        whole = source.read(columns=[*kinds.categorical, C.LABEL, C.REQUEST_ID]).to_pandas()
+        schema = FeatureSchema.fit(head, whole)
+        label = whole[C.LABEL].to_numpy()
+        group = request_groups(whole[C.REQUEST_ID])
+        del whole
+        x = np.empty((source.metadata.num_rows, len(schema.features)), np.float32, order="F")
+        start = 0
+        for batch in source.iter_batches(batch_size=batch_rows):
+            rows = schema.matrix(batch.to_pandas())
+            x[start : start + len(rows)] = rows
+            start += len(rows)
+        return cls(schema, x, label, group)
+
+
 def train_ranker(
-    train: pd.DataFrame,
+    train: pd.DataFrame | TrainingSet,
     valid: pd.DataFrame,
     settings: RankerSettings,
     seed: int,
@@ -304,13 +353,15 @@ def train_ranker(
 ) -> Ranker:
     """Fit on the training pairs, stop early and calibrate on the validation pairs.
 
-    Both frames carry a ``label`` column and keep each request's pairs contiguous.
+    Both frames carry a ``label`` column and keep each request's pairs contiguous; the training
+    pairs may also come as a :class:`TrainingSet` (:meth:`TrainingSet.read` from a file).
     ``callbacks`` are extra LightGBM callbacks, called every boosting round with the validation
     metrics (``irm tune`` prunes unpromising trials with one).
     """
     import lightgbm as lgb
 
-    schema = FeatureSchema.fit(train)
+    data = train if isinstance(train, TrainingSet) else TrainingSet.of(train)
+    schema = data.schema
     params = {
         "objective": settings.objective,
         "verbosity": -1,
@@ -330,9 +381,9 @@ def train_ranker(
     names = list(schema.features)
     categorical = [j for j, c in enumerate(names) if c in schema.categorical]
     d_train = lgb.Dataset(
-        schema.matrix(train),
-        train[C.LABEL].to_numpy(),
-        group=request_groups(train[C.REQUEST_ID]) if grouped else None,
+        data.x,
+        data.label,
+        group=data.group if grouped else None,
         feature_name=names,
         categorical_feature=categorical,
         free_raw_data=True,

@@ -29,7 +29,7 @@ from irm_models.features import candidate_recall, missed_orders
 from irm_models.io import atomic_file, write_json
 from irm_models.metrics import CUTS, METRICS
 from irm_models.models.baselines import BASELINES, baseline_probability, oracle_probability
-from irm_models.models.ranker import RankerSettings, importance, train_ranker
+from irm_models.models.ranker import RankerSettings, TrainingSet, importance, train_ranker
 from irm_models.tracking import stage_run
 
 MODEL = "lightgbm"
@@ -84,16 +84,19 @@ def score_all(
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
-    # the training pairs are the largest table: the test window is read once they are freed
-    data = read_pairs(cfg, ("train", "valid"), require=SPLITS)
+    # the training pairs are the largest table: read straight into the model matrix, and the test
+    # window read only once they are freed
+    data = read_pairs(cfg, ("valid",), require=SPLITS)
+    train = TrainingSet.read(path_of(cfg, "paths.features_dir") / "train.parquet")
     settings = RankerSettings.from_config(cfg.model)
     evaluate = EvalSettings.from_config(cfg.evaluate)
     oracle = read_oracle(cfg)
     features_report = _read_json(path_of(cfg, "paths.reports_dir") / "features.json")
 
     with stage_run(cfg, "train") as mlflow:
-        with console.status(f"training LightGBM on {len(data['train']):,} pairs"):
-            ranker = train_ranker(data.pop("train"), data["valid"], settings, int(cfg.seed))
+        with console.status(f"training LightGBM on {len(train.label):,} pairs"):
+            ranker = train_ranker(train, data["valid"], settings, int(cfg.seed))
+        del train
         data.update(read_pairs(cfg, ("test", "valid_orders", "test_orders")))
         missed = {s: missed_orders(data[s], data[f"{s}_orders"]) for s in ("valid", "test")}
         comparison = compare_models(
