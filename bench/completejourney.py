@@ -82,7 +82,7 @@ def main() -> None:
         },
     }
     name = "completejourney"
-    if overrides[1:] != ["data.item_level=product_category"]:
+    if args.item_level != "product_category" or args.households is not None:
         name += f"-{args.item_level}-{args.households or 'all'}"
     path = write_result(args.out, name, "completejourney", body)
     print(f"total {total:.0f} s, peak RSS {peak:,} MB -> {path}")

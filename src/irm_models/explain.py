@@ -68,6 +68,11 @@ def phrase(column: str, value: str) -> str:
     return f"when {column} is {value}"
 
 
+def attribute_phrase(column: str, value: str) -> str:
+    """A customer attribute's value as words: ``income=50-74K`` -> "income 50-74K"."""
+    return f"{column.replace('_', ' ')} {value}"
+
+
 # ----------------------------------------------------------------------------- groups
 
 
@@ -100,8 +105,11 @@ _HABIT = {
 _RECENCY = {"days_since_item", "days_since_visit", "in_last_visit"}
 
 
-def group_of(feature: str, context: Sequence[str], numeric: Sequence[str]) -> Group:
-    """The reason group of a model feature (``context``: every sliced context column)."""
+def group_of(
+    feature: str, context: Sequence[str], numeric: Sequence[str], attributes: Sequence[str] = ()
+) -> Group:
+    """The reason group of a model feature (``context``: every sliced context column;
+    ``attributes``: those of them that are customer attributes, said as "customers with ...")."""
     if feature in _HABIT:
         return Group("habit", "habit")
     if feature in _RECENCY:
@@ -117,11 +125,15 @@ def group_of(feature: str, context: Sequence[str], numeric: Sequence[str]) -> Gr
         if feature.startswith(prefix):
             cols = tuple(feature[len(prefix) :].split(SEP))
             if all(c in context for c in cols):
-                return Group(f"{kind}:{SEP.join(cols)}", kind, cols)
+                name = f"{kind}:{SEP.join(cols)}"
+                if kind == "everyone_slice" and set(cols) <= set(attributes):
+                    kind = "attribute_slice"
+                return Group(name, kind, cols)
     if feature == C.WEEKDAY:
         feature = C.WEEKEND
     if feature in context:  # a raw context column: an effect shared by everyone in it
-        return Group(f"everyone_slice:{feature}", "everyone_slice", (feature,))
+        kind = "attribute_slice" if feature in attributes else "everyone_slice"
+        return Group(f"everyone_slice:{feature}", kind, (feature,))
     return Group("other", "other")
 
 
@@ -189,13 +201,7 @@ class Explainer:
         if method not in METHODS:
             raise ConfigError(f"score.reasons_method must be one of {METHODS} (got {method!r})")
         self.ranker, self.method, self.top = ranker, method, top
-        groups = [group_of(f, context, numeric) for f in ranker.schema.features]
-        groups = [  # everyone sharing a customer attribute: "customers with income 50-74K"
-            Group(g.name, "attribute_slice", g.columns)
-            if g.kind == "everyone_slice" and g.columns and set(g.columns) <= set(attributes)
-            else g
-            for g in groups
-        ]
+        groups = [group_of(f, context, numeric, attributes) for f in ranker.schema.features]
         self.names = list(dict.fromkeys(g.name for g in groups if g.kind != "other"))
         self.groups = {g.name: g for g in groups}
         self.member = np.zeros((len(groups), len(self.names)))  # feature -> group
@@ -245,7 +251,7 @@ class Explainer:
         return out
 
 
-def _coded(rows: pd.DataFrame, col: str, say=None) -> tuple[np.ndarray, list[str]]:
+def _coded(rows: pd.DataFrame, col: str, say=phrase) -> tuple[np.ndarray, list[str]]:
     """A context column as integer codes and the words of each code (-1: unknown). A numeric
     column's band is said by the row's value, so its code is the rounded value."""
     base = col.removesuffix(BIN)
@@ -260,7 +266,6 @@ def _coded(rows: pd.DataFrame, col: str, say=None) -> tuple[np.ndarray, list[str
         labels = [str(c) for c in uniques]
     if C.UNKNOWN in labels:
         codes = np.where(codes == labels.index(C.UNKNOWN), -1, codes)
-    say = say or phrase
     return codes.astype(np.int64), [say(col, label) for label in labels]
 
 
@@ -322,8 +327,7 @@ def _say(group: Group, rows: pd.DataFrame) -> np.ndarray:
         name = SEP.join(group.columns)
         attribute = group.kind == "attribute_slice"
         context = [
-            _coded(rows, c, (lambda col, v: f"{col.replace('_', ' ')} {v}") if attribute else None)
-            for c in group.columns
+            _coded(rows, c, attribute_phrase if attribute else phrase) for c in group.columns
         ]
         when = [_words(c, words) for c, (_, words) in zip(group.columns, context, strict=True)]
         if group.kind == "customer_slice":

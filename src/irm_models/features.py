@@ -354,15 +354,14 @@ def _with_attributes(frame: pd.DataFrame, attributes: pd.DataFrame | None) -> pd
     values = {}
     for col in attributes.columns:
         source = attributes[col]
-        if isinstance(source.dtype, pd.CategoricalDtype):
-            codes = np.where(found, source.cat.codes.to_numpy()[np.maximum(rows, 0)], -1)
-            values[col] = pd.Categorical.from_codes(codes, source.cat.categories)
-        elif pd.api.types.is_numeric_dtype(source):
+        if pd.api.types.is_numeric_dtype(source):
             x = source.to_numpy(dtype=float)
             values[col] = np.where(found, x[np.maximum(rows, 0)] if len(x) else np.nan, np.nan)
-        else:
-            x = source.to_numpy(dtype=object)
-            values[col] = np.where(found, x[np.maximum(rows, 0)] if len(x) else None, None)
+        else:  # text (as ingest types it: categorical)
+            source = source.astype("category")
+            c = source.cat.codes.to_numpy()
+            codes = np.where(found, c[np.maximum(rows, 0)] if len(c) else -1, -1)
+            values[col] = pd.Categorical.from_codes(codes, source.cat.categories)
     return frame.assign(**values)
 
 

@@ -127,7 +127,6 @@ def shape(
     attrs = ITEM_ATTRIBUTES[item_level]
     if item_level == "product_id":
         items = catalogue.reset_index()[["product_id", *attrs]]
-        items = items.loc[items["product_id"].isin(lines["product_id"])]
     else:  # the most common value of each coarser level among the item's products
         per = products.dropna(subset=[item_level])[[item_level, *attrs]]
         items = per[[item_level]].drop_duplicates()

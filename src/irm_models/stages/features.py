@@ -34,8 +34,6 @@ from irm_models.io import atomic_dir, write_json
 from irm_models.reporting import progress, summary_table
 from irm_models.splits import Window, windows
 
-SPLITS = ("train", "valid", "test")
-
 
 def read_interim(
     cfg: DictConfig,
@@ -105,12 +103,12 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     # in memory at a time (the windows of a split are consecutive in the plan).
     with atomic_dir(out) as tmp, progress(console) as bar:
         task = bar.add_task("features", total=len(plan))
-        for split, planned in itertools.groupby(plan, key=lambda w: w.split):
-            planned = list(planned)
-            parts, lines, steps = [], [], []
-            for window in planned:
+        for split, group in itertools.groupby(enumerate(plan), key=lambda t: t[1].split):
+            planned, parts, lines, steps = [], [], [], []
+            for index, window in group:
+                planned.append(window)
                 share = float(cfg.split.newcomer_share) if split == "train" else 0.0
-                seed = int(cfg.seed) + plan.index(window)
+                seed = int(cfg.seed) + index
                 built = window_pairs(visits, window, spec, items, share, seed, customers)
                 bar.advance(task)
                 if built is None:
