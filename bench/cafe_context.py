@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from irm_models import columns as C
+from irm_models.analysis import context_gap
 from irm_models.config import compose
-from irm_models.data.synthetic import context_gap, generate_frames, menu
+from irm_models.data.synthetic import generate_frames, menu
 from irm_models.stages.generate import cafe_spec
 
 

@@ -30,7 +30,7 @@ def _help() -> str:
 
 
 def _stage_help(stage, cfg) -> str:
-    from irm_models.config import config_groups, group_options, to_yaml
+    from irm_models.config import config_groups, group_options, select, to_yaml
 
     options = "\n".join(f"  {g}: {', '.join(group_options(g))}" for g in config_groups())
     return (
@@ -38,7 +38,7 @@ def _stage_help(stage, cfg) -> str:
         f"usage: irm {stage.name} [key=value | group=option ...]\n\n"
         f"config groups (choose with group=option):\n{options}\n\n"
         f"configuration ({', '.join(stage.keys)}), with the overrides given:\n\n"
-        f"{to_yaml(cfg, stage.keys)}"
+        f"{to_yaml(select(cfg, stage.keys))}"
     )
 
 
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from rich.console import Console
 
-    from irm_models.config import compose, load_params
+    from irm_models.config import compose, load_params, select
 
     console = Console(highlight=False)
     try:
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if want_help:
             print(_stage_help(stage, cfg))
             return 0
-        stage.entry()(cfg, console)
+        stage.entry()(select(cfg, stage.keys), console)
     except IrmError as exc:
         print(f"irm {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code

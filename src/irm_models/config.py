@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -171,11 +172,89 @@ def path_of(cfg: DictConfig, key: str) -> Path | None:
     return Path(str(value)).expanduser().resolve()
 
 
-def to_yaml(cfg: DictConfig, keys: Sequence[str] | None = None) -> str:
-    """YAML of the composed config (or of the given top-level keys), with values resolved."""
+@dataclass(frozen=True)
+class Paths:
+    """Every output folder of a run, resolved once from the ``paths`` group (absolute)."""
+
+    root: Path
+    data_dir: Path
+    raw_dir: Path
+    interim_dir: Path
+    features_dir: Path
+    scores_dir: Path
+    reports_dir: Path
+
+    @classmethod
+    def of(cls, cfg: DictConfig) -> Paths:
+        return cls(**{f.name: path_of(cfg, f"paths.{f.name}") for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class TrackingStore:
+    """Where MLflow runs and models go: ``$MLFLOW_TRACKING_URI``, else ``mlflow.tracking_uri``,
+    else a SQLite file under ``paths.root`` (artifacts beside it, in ``mlartifacts/``)."""
+
+    uri: str
+    experiment: str
+    artifact_location: str | None  # for a local store only; a server decides its own
+
+    @property
+    def local_file(self) -> Path | None:
+        """The SQLite file of a ``sqlite:///`` store (None for any other store)."""
+        return Path(self.uri[len("sqlite:///") :]) if self.uri.startswith("sqlite:///") else None
+
+
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+
+
+def tracking_store(cfg: DictConfig) -> TrackingStore:
+    """The MLflow store of this configuration (the environment variable wins, as in MLflow)."""
+    from irm_models.artifacts import Artifacts
+
+    artifacts = Artifacts(Paths.of(cfg))
+    uri = os.environ.get(ENV_TRACKING_URI) or cfg.mlflow.get("tracking_uri")
+    uri = str(uri) if uri else f"sqlite:///{artifacts.mlflow_db}"
+    local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+    location = artifacts.mlflow_artifacts.as_uri() if local else None
+    return TrackingStore(uri, str(cfg.mlflow.experiment), location)
+
+
+def group(cfg: DictConfig, key: str) -> dict[str, Any]:
+    """A config group (``evaluate``, ``model``…) as plain, resolved values: what the typed
+    settings of the library are built from (no module outside config and the stages sees Hydra's
+    objects)."""
+    node = resolved(cfg, key)
+    if node is None:
+        return {}
+    return OmegaConf.to_container(node, resolve=True, throw_on_missing=False)
+
+
+def snapshot(cfg: DictConfig) -> dict[str, Any]:
+    """The composed configuration as plain values (resolved): what a run logs as its config."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+
+
+def select(cfg: DictConfig, keys: Sequence[str]) -> DictConfig:
+    """Only the (dotted) ``keys`` of the config, resolved, as a read-only-shaped struct config:
+    what a stage is handed, so it cannot read a key it did not declare."""
     container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    if keys is not None:
-        container = {k: container[k] for k in keys if k in container}
+    out: dict[str, Any] = {}
+    for key in keys:
+        *parents, last = key.split(".")
+        source, target = container, out
+        for part in parents:
+            source = source.get(part) if isinstance(source, Mapping) else None
+            target = target.setdefault(part, {})
+        if isinstance(source, Mapping) and last in source:
+            target[last] = source[last]
+    selected = OmegaConf.create(out)
+    OmegaConf.set_struct(selected, True)
+    return selected
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    """YAML of a config, with values resolved."""
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     return OmegaConf.to_yaml(OmegaConf.create(container))
 
 

@@ -1,4 +1,5 @@
-"""Model comparison: every model's metrics on the test window, with every choice (hand-over
+"""Model comparison: every model (the ranker, the baselines, the oracle) scored on the same pairs,
+and every model's metrics on the test window, with every choice (hand-over
 thresholds, the best baseline) made on the validation window; per context slice, and the lift over
 the best baseline with a bootstrap CI. The metric functions themselves are in :mod:`metrics`."""
 
@@ -13,8 +14,11 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.config import typed
+from irm_models.data.contract import recorded
 from irm_models.errors import ConfigError
 from irm_models.metrics import bootstrap_lift, handover_threshold, per_request, summarize
+from irm_models.models import MODEL
+from irm_models.models.baselines import BASELINES, baseline_probability, oracle_probability
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,8 @@ class EvalSettings:
             raise ConfigError("evaluate.ece_bins and evaluate.bootstrap must be >= 1")
 
     @classmethod
-    def from_config(cls, evaluate: Any) -> EvalSettings:
-        from omegaconf import OmegaConf
-
-        values = OmegaConf.to_container(evaluate, resolve=True)
+    def from_config(cls, evaluate: Mapping[str, Any]) -> EvalSettings:
+        values = dict(evaluate)
         for key in ("by_context", "baseline_context"):
             if key in values:
                 values[key] = tuple(str(c) for c in values[key])
@@ -67,11 +69,60 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def score_all(
+    ranker: Any, pairs: pd.DataFrame, settings: EvalSettings, oracle: pd.DataFrame | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(probability, ranking score) per pair for the model, every baseline and the oracle."""
+    scored = {MODEL: ranker.predict(pairs)}
+    # context columns the data never records (every value unknown) are not part of it
+    context = tuple(
+        c for c in settings.baseline_context if c not in pairs or recorded(pairs[c]).any()
+    )
+    for name in BASELINES:
+        p = baseline_probability(name, pairs, context)
+        scored[name] = (p, p)
+    if oracle is not None:
+        q = oracle_probability(pairs, oracle)
+        if q is not None:
+            scored["oracle"] = (q, q)
+    return scored
+
+
 @dataclass
 class Comparison:
-    report: dict[str, Any]  # the shape of reports/metrics.json
+    """Every model measured on the test window, choices made on validation."""
+
+    n_test_visits: int
+    models: dict[str, dict[str, float | None]]  # metrics per model
+    best_baseline: str  # chosen on validation
+    lifts: dict[str, dict[str, Any]]  # lift of hit@1 over each other model, bootstrap CI
+    by_context: dict[str, Any]  # metrics per context level
     thresholds: dict[str, float | None]  # hand-over threshold per model (from validation)
     requests: dict[str, pd.DataFrame]  # per-request test rows per model (for plots)
+
+
+@dataclass(frozen=True)
+class MetricsReport:
+    """``reports/metrics.json``: the comparison, the data windows and the candidate recall."""
+
+    window: dict[str, Any]
+    comparison: Comparison
+    candidate_recall: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        return _clean(
+            {
+                "window": self.window,
+                "n_test_visits": c.n_test_visits,
+                "models": c.models,
+                "best_baseline": c.best_baseline,
+                "lift_hit@1": c.lifts[c.best_baseline],
+                "lift_hit@1_by_model": c.lifts,
+                "candidate_recall": self.candidate_recall,
+                "by_context": c.by_context,
+            }
+        )
 
 
 def compare_models(
@@ -83,7 +134,7 @@ def compare_models(
     missed_test: Mapping[Any, int],
     settings: EvalSettings,
     baselines: Sequence[str],
-    model: str = "lightgbm",
+    model: str = MODEL,
     seed: int = 0,
 ) -> Comparison:
     """Every model's metrics on the test window, with choices (hand-over thresholds, which
@@ -129,14 +180,12 @@ def compare_models(
                 name: summarize(r.loc[ids], thresholds[name], settings.ece_bins)
                 for name, r in req_test.items()
             }
-    report = {
-        "window": {},
-        "n_test_visits": len(req_test[model]),
-        "models": models,
-        "best_baseline": best,
-        "lift_hit@1": lifts[best],
-        "lift_hit@1_by_model": lifts,
-        "candidate_recall": float("nan"),
-        "by_context": by_context,
-    }
-    return Comparison(_clean(report), thresholds, req_test)
+    return Comparison(
+        n_test_visits=len(req_test[model]),
+        models=_clean(models),
+        best_baseline=best,
+        lifts=_clean(lifts),
+        by_context=_clean(by_context),
+        thresholds=thresholds,
+        requests=req_test,
+    )

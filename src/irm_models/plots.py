@@ -1,13 +1,19 @@
-"""Figures for the training report (PNG, matplotlib's non-interactive backend)."""
+"""Figures for the training report (PNG, matplotlib's non-interactive backend) and the data of
+DVC's plots (``reports/plots/*.csv``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from irm_models.models import MODEL
+
+if TYPE_CHECKING:
+    from irm_models.evaluation import Comparison
 
 
 def _pyplot():
@@ -74,3 +80,35 @@ def importance(table: pd.DataFrame, path: Path, top: int = 30) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_data(comparison: Comparison, bins: int) -> dict[str, pd.DataFrame]:
+    """The data of the DVC plots on the test window: the model's calibration (mean top-1
+    probability vs share that ordered it, per probability bin) and hit@1 per context level for
+    the model, the best baseline and crm_favourite."""
+    req = comparison.requests[MODEL]
+    top = req["top_prob"].to_numpy(dtype=float)
+    frame = pd.DataFrame(
+        {"bin": np.minimum((top * bins).astype(int), bins - 1), "p": top, "hit": req["hit1"]}
+    )
+    calib = frame.groupby("bin").agg(
+        predicted=("p", "mean"), observed=("hit", "mean"), visits=("p", "size")
+    )
+    calib["perfect"] = calib["predicted"]
+    shown = {
+        MODEL: MODEL,
+        "best_baseline": comparison.best_baseline,
+        "crm_favourite": "crm_favourite",
+    }
+    rows = [
+        {
+            "context": f"{dim}={level}",
+            **{k: (by.get(m) or {}).get("hit@1") for k, m in shown.items()},
+        }
+        for dim, levels in comparison.by_context.items()
+        for level, by in levels.items()
+    ]
+    return {
+        "calibration": calib.reset_index()[["predicted", "observed", "perfect", "visits"]],
+        "hit_by_context": pd.DataFrame(rows, columns=["context", *shown]),
+    }

@@ -9,6 +9,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from irm_models.metrics import CUTS, METRICS
+
+# short column headers of the metrics table (it is wide)
+HEADERS = {
+    "handover_rate": "hand-over",
+    "handover_precision": "h-o prec",
+    "log_loss": "logloss",
+    **{f"{m}@{k}": f"{m[:4]}@{k}" for m in ("recall", "precision") for k in CUTS},
+}
+
 
 def progress(console: Console) -> Progress:
     return Progress(
@@ -28,3 +38,32 @@ def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
     for key, value in rows.items():
         table.add_row(key, str(value))
     return table
+
+
+def metrics_table(n_test_visits: int, models: Mapping[str, Mapping[str, Any]], best: str) -> Table:
+    """Every model's test metrics, one row each; the best baseline is starred."""
+    table = Table(
+        title=f"test window: {n_test_visits:,} visits (* best baseline)", title_justify="left"
+    )
+    table.add_column("model", style="bold", no_wrap=True)
+    for m in METRICS:
+        table.add_column(HEADERS.get(m, m), justify="right", no_wrap=True)
+    for name, values in models.items():
+        cells = ["–" if values[m] is None else f"{values[m]:.3f}" for m in METRICS]
+        table.add_row(f"{name} *" if name == best else name, *cells)
+    return table
+
+
+def print_wide(console: Console, renderable: Any, width: int = 150) -> None:
+    """Print on a console at least ``width`` wide (a wide table wraps unreadably at 80)."""
+    Console(width=max(console.width, width), highlight=False, file=console.file).print(renderable)
+
+
+def pts(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:+.1f} pts"
+
+
+def lift_text(lift: Mapping[str, Any]) -> str:
+    """A lift with its bootstrap CI, in points: ``+3.0 pts (95% CI +2.3 pts to +3.6 pts)``."""
+    low, high = lift["ci95"]
+    return f"{pts(lift['value'])} (95% CI {pts(low)} to {pts(high)})"

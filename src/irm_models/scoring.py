@@ -1,13 +1,14 @@
 """Batch scoring: top-k items per request with calibrated probabilities and reasons.
 
 :func:`score_chunk` is the partition function: a pure function of (history, requests, model) given
-the population of everyone's history at the scoring date. The local engine maps it over chunks of
-customers; a Dask engine maps the same function over partitions, so both give the same rows.
+the population of everyone's history at the scoring date. `irm score` maps it over chunks of
+customers (:func:`customer_chunks`); chunked output equals one pass over all requests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
@@ -71,15 +72,46 @@ class ScoreSettings:
                 raise ConfigError(f"score.date: not a date: {self.date!r}") from None
 
     @classmethod
-    def from_config(cls, score: Any) -> ScoreSettings:
-        from omegaconf import OmegaConf
-
-        values = OmegaConf.to_container(score, resolve=True)
+    def from_config(cls, score: Mapping[str, Any]) -> ScoreSettings:
+        values = dict(score)
         values["grid"] = {str(k): tuple(str(x) for x in v or ()) for k, v in values["grid"].items()}
         for key in ("model", "date", "requests"):
             if values.get(key) is not None:
                 values[key] = str(values[key])
         return typed(cls, values, "score")
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """``reports/score.json``: what one scoring run did."""
+
+    date: str
+    model: dict[str, str]  # name, version
+    requests_source: str
+    requests: int
+    customers: int
+    dropped_for_consent: int
+    rows: int
+    share_confident: float
+    seconds: float
+    seconds_by_step: dict[str, float]
+    output: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def consent_filter(
+    requests: pd.DataFrame, excluded: set[str], listed: set[str] | None
+) -> tuple[pd.DataFrame, int]:
+    """Requests of customers who may be scored, and how many were dropped: never a customer in
+    ``excluded`` (consent false) and, when ``listed`` is given (``data.consent_required``), only
+    customers in it."""
+    customer = requests[C.CUSTOMER_ID].astype(str)
+    ok = ~customer.isin(excluded)
+    if listed is not None:
+        ok &= customer.isin(listed)
+    return requests.loc[ok], int((~ok).sum())
 
 
 def score_date(setting: str | None, history: pd.DataFrame) -> pd.Timestamp:

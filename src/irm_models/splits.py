@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -45,45 +45,72 @@ def _fraction_pair(value: Any, key: str) -> tuple[float, float]:
     return lo, hi
 
 
-def windows(split: Any, visits: pd.DataFrame) -> list[Window]:
-    """The training windows, then ``valid`` and ``test``, from ``split`` config and the data.
+@dataclass(frozen=True)
+class SplitSettings:
+    """``conf/split/*.yaml``: training cutoffs, their horizon and the validation and test windows
+    (fractions of the data's span), the newcomer share and the history refresh."""
 
-    Raises:
-        ConfigError: fractions out of range, or windows that overlap the next stage's window.
-    """
-    cutoffs: Sequence[float] = [float(c) for c in split.train_cutoffs]
-    horizon = float(split.horizon)
-    valid, test = _fraction_pair(split.valid, "valid"), _fraction_pair(split.test, "test")
-    if not cutoffs:
-        raise ConfigError("split.train_cutoffs must list at least one cutoff")
-    if horizon <= 0:
-        raise ConfigError(f"split.horizon must be > 0 (got {horizon})")
-    late = [c for c in cutoffs if c <= 0 or c + horizon > valid[0] + 1e-9]
-    if late:
-        raise ConfigError(
-            f"split.train_cutoffs {late}: each training window (cutoff, cutoff + horizon "
-            f"{horizon}] must lie in (0, valid start {valid[0]}]"
-        )
-    if not 0 <= float(split.get("newcomer_share", 0.0)) < 1:
-        raise ConfigError(f"split.newcomer_share must be in [0, 1) (got {split.newcomer_share})")
-    refresh = split.get("refresh_days")
-    try:
-        refresh = None if refresh is None else float(refresh)
-    except (TypeError, ValueError):
-        refresh = float("nan")
-    if refresh is not None and not refresh > 0:
-        raise ConfigError(f"split.refresh_days must be > 0 or null (got {split.refresh_days!r})")
-    if valid[1] > test[0] + 1e-9:
-        raise ConfigError(f"split.valid {list(valid)} must end before split.test {list(test)}")
+    train_cutoffs: tuple[float, ...]
+    horizon: float
+    valid: tuple[float, float]
+    test: tuple[float, float]
+    newcomer_share: float = 0.0
+    refresh_days: float | None = None
 
+    @classmethod
+    def from_config(cls, split: Mapping[str, Any]) -> SplitSettings:
+        """Parse and check the ``split`` group (plain values).
+
+        Raises:
+            ConfigError: fractions out of range, or windows that overlap the next one.
+        """
+        cutoffs = tuple(float(c) for c in split["train_cutoffs"])
+        horizon = float(split["horizon"])
+        valid = _fraction_pair(split["valid"], "valid")
+        test = _fraction_pair(split["test"], "test")
+        if not cutoffs:
+            raise ConfigError("split.train_cutoffs must list at least one cutoff")
+        if horizon <= 0:
+            raise ConfigError(f"split.horizon must be > 0 (got {horizon})")
+        late = [c for c in cutoffs if c <= 0 or c + horizon > valid[0] + 1e-9]
+        if late:
+            raise ConfigError(
+                f"split.train_cutoffs {late}: each training window (cutoff, cutoff + horizon "
+                f"{horizon}] must lie in (0, valid start {valid[0]}]"
+            )
+        newcomer_share = float(split.get("newcomer_share", 0.0))
+        if not 0 <= newcomer_share < 1:
+            raise ConfigError(
+                f"split.newcomer_share must be in [0, 1) (got {split['newcomer_share']})"
+            )
+        refresh = split.get("refresh_days")
+        try:
+            refresh = None if refresh is None else float(refresh)
+        except (TypeError, ValueError):
+            refresh = float("nan")
+        if refresh is not None and not refresh > 0:
+            raise ConfigError(
+                f"split.refresh_days must be > 0 or null (got {split['refresh_days']!r})"
+            )
+        if valid[1] > test[0] + 1e-9:
+            raise ConfigError(f"split.valid {list(valid)} must end before split.test {list(test)}")
+        return cls(cutoffs, horizon, valid, test, newcomer_share, refresh)
+
+
+def windows(split: SplitSettings, visits: pd.DataFrame) -> list[Window]:
+    """The training windows, then ``valid`` and ``test``, placed on the data's time span."""
+    horizon, refresh = split.horizon, split.refresh_days
     start, stop = visits[C.TS].min(), visits[C.TS].max()
     span = stop - start
 
     def at(fraction: float) -> pd.Timestamp:
         return stop if fraction >= 1 else start + span * fraction
 
-    out = [Window(f"train_{i}", at(c), at(c + horizon)) for i, c in enumerate(sorted(cutoffs), 1)]
-    for name, (lo, hi) in (("valid", valid), ("test", test)):
+    out = [
+        Window(f"train_{i}", at(c), at(c + horizon))
+        for i, c in enumerate(sorted(split.train_cutoffs), 1)
+    ]
+    for name, (lo, hi) in (("valid", split.valid), ("test", split.test)):
         out += _refreshed(name, at(lo), at(hi), refresh)
     return out
 

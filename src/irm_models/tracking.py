@@ -12,32 +12,14 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from irm_models.config import path_of, to_yaml
+from irm_models.config import ENV_TRACKING_URI, TrackingStore
 from irm_models.errors import ConfigError
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for a param value
-ENV_URI = "MLFLOW_TRACKING_URI"
 
 
-def tracking_uri(cfg: DictConfig) -> str:
-    env = os.environ.get(ENV_URI)
-    if env:
-        return env
-    configured = cfg.mlflow.get("tracking_uri")
-    if configured:
-        return str(configured)
-    return f"sqlite:///{path_of(cfg, 'paths.root') / 'mlflow.db'}"
-
-
-def artifact_root(cfg: DictConfig) -> str:
-    return (path_of(cfg, "paths.root") / "mlartifacts").as_uri()
-
-
-def flatten(cfg: DictConfig) -> dict[str, str]:
-    """The composed config as ``dotted.key -> value`` params (lists as their YAML text)."""
-    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+def flatten(config: Mapping[str, Any]) -> dict[str, str]:
+    """A run's config (plain values) as ``dotted.key -> value`` params."""
     out: dict[str, str] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -47,7 +29,7 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
         else:
             out[prefix] = str(value)[:MAX_PARAM_LENGTH]
 
-    walk("", container)
+    walk("", config)
     return out
 
 
@@ -60,42 +42,54 @@ def quiet() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def experiment(mlflow: Any, cfg: DictConfig) -> str:
-    """Point MLflow at the configured store and experiment; returns the experiment id."""
-    mlflow.set_tracking_uri(tracking_uri(cfg))
-    name = str(cfg.mlflow.experiment)
+def experiment(mlflow: Any, store: TrackingStore) -> str:
+    """Point MLflow at the store and its experiment (created when new); returns its id."""
+    mlflow.set_tracking_uri(store.uri)
     try:
-        found = mlflow.get_experiment_by_name(name)
+        found = mlflow.get_experiment_by_name(store.experiment)
         if found is None:
-            uri = tracking_uri(cfg)
-            local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
             return mlflow.create_experiment(
-                name, artifact_location=artifact_root(cfg) if local else None
+                store.experiment, artifact_location=store.artifact_location
             )
         return found.experiment_id
     except Exception as exc:
-        raise ConfigError(f"MLflow tracking store {tracking_uri(cfg)} is unusable: {exc}") from None
+        raise ConfigError(f"MLflow tracking store {store.uri} is unusable: {exc}") from None
 
 
 @contextlib.contextmanager
-def stage_run(cfg: DictConfig, stage: str, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
-    """Start an MLflow run for a stage, log the config as params and as ``config.yaml``; yields
-    the ``mlflow`` module. The run ends FAILED if the block raises."""
+def pointed_at(store: TrackingStore) -> Iterator[Any]:
+    """Point MLflow at ``store`` for the block; yields the ``mlflow`` module.
+    ``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI: it is restored afterwards, or
+    the next stage in this process (irm run, tests) would take this store for the user's choice."""
     import mlflow
 
     quiet()
-    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; restore it afterwards, or the next
-    # stage run in this process (irm run, tests) would take this store for the user's choice.
-    before = os.environ.get(ENV_URI)
+    before = os.environ.get(ENV_TRACKING_URI)
     try:
-        experiment_id = experiment(mlflow, cfg)
-        tags = {"stage": stage, **(tags or {})}
-        with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags):
-            mlflow.log_params(flatten(cfg))
-            mlflow.log_text(to_yaml(cfg), "config.yaml")
-            yield mlflow
+        mlflow.set_tracking_uri(store.uri)
+        yield mlflow
     finally:
         if before is None:
-            os.environ.pop(ENV_URI, None)
+            os.environ.pop(ENV_TRACKING_URI, None)
         else:
-            os.environ[ENV_URI] = before
+            os.environ[ENV_TRACKING_URI] = before
+
+
+@contextlib.contextmanager
+def stage_run(
+    store: TrackingStore,
+    stage: str,
+    config: Mapping[str, Any],
+    tags: Mapping[str, str] | None = None,
+) -> Iterator[Any]:
+    """Start an MLflow run for a stage, log its config (plain values) as params and as
+    ``config.yaml``; yields the ``mlflow`` module. The run ends FAILED if the block raises."""
+    from omegaconf import OmegaConf
+
+    with pointed_at(store) as mlflow:
+        experiment_id = experiment(mlflow, store)
+        tags = {"stage": stage, **(tags or {})}
+        with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags):
+            mlflow.log_params(flatten(config))
+            mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(dict(config))), "config.yaml")
+            yield mlflow

@@ -6,18 +6,14 @@ and writes what it returns, so every rule can be tested on tiny hand-written fra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 from irm_models import columns as C
 from irm_models.data.contract import (
-    CANONICAL_VISIT_COLUMNS,
-    MAX_EXAMPLES,
     DataSpec,
     Source,
     as_bool,
@@ -29,15 +25,25 @@ from irm_models.data.contract import (
     numeric_or_missing,
     present,
     raise_violations,
-    recorded,
     rule,
     to_number,
     visits_schema,
 )
+from irm_models.data.ingest_report import ingest_report
+from irm_models.data.requests import normalise_requests
+from irm_models.data.values import category, parse_timestamps
 from irm_models.errors import ContractError, Violation
 
-# A UTC offset after a time of day makes a timestamp aware ("2025-03-01" ends in "-01": not one).
-_OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+__all__ = [
+    "Ingested",
+    "ingest",
+    "map_columns",
+    "normalise_customers",
+    "normalise_items",
+    "normalise_requests",
+    "normalise_visits",
+    "parse_timestamps",
+]
 
 
 @dataclass
@@ -48,42 +54,6 @@ class Ingested:
     customers: pd.DataFrame | None
     items: pd.DataFrame | None
     report: dict[str, Any] = field(default_factory=dict)
-
-
-# ----------------------------------------------------------------------------- timestamps
-
-
-def parse_timestamps(values: pd.Series, timezone: str, dayfirst: bool = False) -> pd.Series:
-    """Parse timestamps into naive local wall-clock time in ``timezone``.
-
-    Naive values are taken to be local already; values with an offset (``+01:00``, ``Z``) or a
-    tz-aware dtype are converted to ``timezone``. Unparseable and missing values become NaT.
-    ISO 8601 is parsed fast; anything else falls back to per-value parsing.
-    """
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
-    if pd.api.types.is_datetime64_dtype(values):
-        return values.astype("datetime64[ns]")
-    text = values.astype("str").str.strip().where(values.notna())
-    text = text.where(text != "")
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    aware = text.str.contains(_OFFSET, regex=True, na=False)
-    for mask, utc in ((~aware & text.notna(), False), (aware, True)):
-        if not mask.any():
-            continue
-        part = text[mask]
-        parsed = pd.to_datetime(part, format="ISO8601", errors="coerce", utc=utc)
-        retry = parsed.isna()
-        if retry.any():
-            again = pd.to_datetime(
-                part[retry], format="mixed", errors="coerce", utc=utc, dayfirst=dayfirst
-            )
-            parsed = parsed.astype(again.dtype) if len(parsed) else parsed
-            parsed[retry] = again
-        if utc:
-            parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
-        out[mask] = parsed.astype("datetime64[ns]")
-    return out
 
 
 # ----------------------------------------------------------------------------- visits
@@ -169,19 +139,6 @@ def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFr
     return pa.DataFrameSchema(cols, checks=checks, name="visit rules")
 
 
-def _category(values: pd.Series, lower: bool) -> pd.Series:
-    """Typed category with missing/empty as ``unknown``; text is cleaned once per distinct value."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    text = pd.Series(uniques, dtype="str").str.strip()
-    if lower:
-        text = text.str.lower().str.replace(r"\s+", "_", regex=True)
-    labels = np.append(text.where(text != "", C.UNKNOWN).to_numpy(dtype=object), C.UNKNOWN)
-    new_codes, categories = pd.factorize(labels)
-    return pd.Series(
-        pd.Categorical.from_codes(new_codes[codes], categories=categories), index=values.index
-    )
-
-
 def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
     """Check the contract's row rules on a mapped frame and return canonical, typed visits."""
     ts = parse_timestamps(mapped[C.TS], spec.timezone, spec.dayfirst)
@@ -206,90 +163,14 @@ def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     out[C.ITEM] = mapped[C.ITEM].astype("str").str.strip()
     for canon in C.CORE_CONTEXT:
         if canon in mapped.columns:
-            out[canon] = _category(mapped[canon], lower=True)
+            out[canon] = category(mapped[canon], lower=True)
         else:
             out[canon] = pd.Categorical([C.UNKNOWN] * len(mapped))
     for name in spec.categorical:
-        out[name] = _category(mapped[name], lower=False)
+        out[name] = category(mapped[name], lower=False)
     for name in spec.numeric:
         out[name] = to_number(mapped[name])
     return out[[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM, *C.CORE_CONTEXT, *spec.context]]
-
-
-# ----------------------------------------------------------------------------- requests
-
-
-def normalise_requests(
-    raw: pd.DataFrame, spec: DataSpec, source: Source, reserved: Sequence[str] = ()
-) -> pd.DataFrame:
-    """Scoring requests: ``customer_id`` and ``ts`` (required), companion, intent and context
-    (optional; missing = unknown), mapped by the same ``data.columns`` as the visits; every other
-    column is carried through unchanged under its own name.
-
-    Raises:
-        ContractError: a required column is missing, a value breaks a rule, or a carried column
-            would clash with a canonical or ``reserved`` (output) column name.
-    """
-    names = spec.source_names()
-    mapped = {
-        src: canon
-        for canon, src in names.items()
-        if src in raw.columns and canon not in (C.ITEM, C.VISIT_ID)
-    }
-    problems = [
-        Violation(label(canon, names), "required column is missing")
-        for canon in (C.CUSTOMER_ID, C.TS)
-        if names[canon] not in raw.columns
-    ]
-    carried = [c for c in raw.columns if c not in mapped]
-    clash = [c for c in carried if c in {*CANONICAL_VISIT_COLUMNS, *spec.context, *reserved}]
-    problems += [
-        Violation(f"'{c}'", "is not mapped by data.columns but clashes with an output column")
-        for c in clash
-    ]
-    if problems:
-        have = ", ".join(map(str, raw.columns[:20]))
-        raise ContractError(source.path, problems, hint=f"(the file has these columns: {have})")
-    frame = raw.rename(columns=mapped)
-    ts = parse_timestamps(frame[C.TS], spec.timezone, spec.dayfirst)
-    rules = {
-        C.CUSTOMER_ID: pa.Column(checks=[present()], nullable=True),
-        C.TS: pa.Column(
-            checks=[
-                present(),
-                rule(
-                    lambda s: ~not_blank(s) | ts.notna(),
-                    "must be a parseable timestamp (e.g. 2025-03-01 08:15 or ISO 8601)",
-                ),
-            ],
-            nullable=True,
-        ),
-    }
-    for name in spec.numeric:
-        if name in frame:
-            rules[name] = pa.Column(
-                checks=[rule(numeric_or_missing, "must be a number (or empty)")], nullable=True
-            )
-    raise_violations(
-        pa.DataFrameSchema(rules, name="request rules"),
-        frame,
-        source,
-        names,
-        [C.CUSTOMER_ID, C.TS],
-    )
-    out = frame.copy()
-    out[C.CUSTOMER_ID] = frame[C.CUSTOMER_ID].astype("str").str.strip()
-    out[C.TS] = ts
-    for canon in C.CORE_CONTEXT:
-        if canon in frame:
-            out[canon] = _category(frame[canon], lower=True)
-    for name in spec.categorical:
-        if name in frame:
-            out[name] = _category(frame[name], lower=False)
-    for name in spec.numeric:
-        if name in frame:
-            out[name] = to_number(frame[name])
-    return out
 
 
 # ----------------------------------------------------------------------------- customers, items
@@ -356,7 +237,7 @@ def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd
     out = _keyed_table(raw, source, names, "customer", checks)
     out[C.CONSENT] = as_bool(out[C.CONSENT]).astype(bool)
     for name in spec.attributes_categorical:
-        out[name] = _category(out[name], lower=False)
+        out[name] = category(out[name], lower=False)
     for name in spec.attributes_numeric:
         out[name] = to_number(out[name])
     schema = customers_schema(spec.attributes_categorical, spec.attributes_numeric)
@@ -404,6 +285,44 @@ def ingest(
     visits = normalise_visits(mapped.loc[~duplicated], spec, source)
     dropped: dict[str, int] = {"exact_duplicate_rows": int(duplicated.sum())}
 
+    visits, excluded_customers = _exclude_without_consent(visits, customers, spec, dropped)
+
+    if visits.empty:
+        raise ContractError(
+            source.path,
+            [
+                Violation(
+                    "(file)",
+                    f"no visits left after dropping duplicates and excluded customers: {dropped}",
+                )
+            ],
+        )
+    visits = visits.sort_values([C.TS, C.VISIT_ID, C.ITEM], kind="stable").reset_index(drop=True)
+    visits = check_canonical(visits_schema(spec.categorical, spec.numeric), visits, source.path)
+    report = ingest_report(
+        visits,
+        spec,
+        source,
+        raw_visits,
+        duplicated,
+        dropped,
+        excluded_customers,
+        customers,
+        items,
+        visit_id_given=C.VISIT_ID in mapped.columns,
+    )
+    return Ingested(visits=visits, customers=customers, items=items, report=report)
+
+
+def _exclude_without_consent(
+    visits: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    spec: DataSpec,
+    dropped: dict[str, int],
+) -> tuple[pd.DataFrame, int]:
+    """The visits without those of customers who withdrew consent (and, with
+    ``consent_required``, of customers the customers file does not list), and how many customers
+    were excluded; counts the dropped rows into ``dropped``."""
     excluded_customers = 0
     if customers is not None:
         consenting = set(customers.loc[customers[C.CONSENT], C.CUSTOMER_ID])
@@ -418,71 +337,4 @@ def ingest(
             drop = drop | unlisted
         excluded_customers = int(in_visits[drop].nunique())
         visits = visits.loc[~drop]
-
-    if visits.empty:
-        raise ContractError(
-            source.path,
-            [
-                Violation(
-                    "(file)",
-                    f"no visits left after dropping duplicates and excluded customers: {dropped}",
-                )
-            ],
-        )
-    visits = visits.sort_values([C.TS, C.VISIT_ID, C.ITEM], kind="stable").reset_index(drop=True)
-    visits = check_canonical(visits_schema(spec.categorical, spec.numeric), visits, source.path)
-    report = _report(
-        visits,
-        spec,
-        raw_rows=len(raw_visits),
-        dropped=dropped,
-        excluded_customers=excluded_customers,
-        items=items,
-        visit_id_given=C.VISIT_ID in mapped.columns,
-    )
-    report["duplicate_examples"] = [
-        source.row(i) for i in raw_visits.index[duplicated][:MAX_EXAMPLES]
-    ]
-    if customers is not None and spec.attributes:  # among the customers who visit
-        visiting = visits[C.CUSTOMER_ID].unique()
-        seen = customers.loc[customers[C.CUSTOMER_ID].isin(set(visiting))]
-        report["customer_attributes_known_share"] = {
-            a: round(float(recorded(seen[a]).sum()) / len(visiting), 4) for a in spec.attributes
-        }
-    return Ingested(visits=visits, customers=customers, items=items, report=report)
-
-
-def _report(
-    visits: pd.DataFrame,
-    spec: DataSpec,
-    raw_rows: int,
-    dropped: dict[str, int],
-    excluded_customers: int,
-    items: pd.DataFrame | None,
-    visit_id_given: bool,
-) -> dict[str, Any]:
-    known = {col: round(float(recorded(visits[col]).mean()), 4) for col in C.CORE_CONTEXT}
-    known.update({col: round(float(recorded(visits[col]).mean()), 4) for col in spec.context})
-    basket = visits.groupby(C.VISIT_ID, observed=True).size()
-    report: dict[str, Any] = {
-        "rows_read": raw_rows,
-        "rows": len(visits),
-        "visits": int(basket.size),
-        "customers": int(visits[C.CUSTOMER_ID].nunique()),
-        "items": int(visits[C.ITEM].nunique()),
-        "mean_items_per_visit": round(float(basket.mean()), 3),
-        "date_range": {
-            "start": visits[C.TS].min().isoformat(),
-            "end": visits[C.TS].max().isoformat(),
-        },
-        "timezone": spec.timezone,
-        "as_of": spec.as_of.isoformat() if spec.as_of is not None else None,
-        "visit_id": "from file" if visit_id_given else "derived from customer_id and ts",
-        "context_known_share": known,
-        "dropped": dropped,
-        "customers_excluded_for_consent": excluded_customers,
-    }
-    if items is not None:
-        unknown_items = ~visits[C.ITEM].isin(set(items[C.ITEM]))
-        report["rows_with_items_not_in_catalogue"] = int(unknown_items.sum())
-    return report
+    return visits, excluded_customers

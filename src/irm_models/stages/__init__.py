@@ -1,5 +1,7 @@
-"""Pipeline stages. Each module exposes ``main(cfg, console) -> dict``: it reads config and files,
-calls pure functions, writes outputs atomically and returns a summary. The CLI and DVC call them."""
+"""Pipeline stages. Each module exposes ``main(cfg, console) -> dict``: it turns the config into
+typed settings, reads its inputs from the artifacts catalogue, calls pure library functions,
+writes its outputs (atomically) and tracks the run. The CLI, `irm run` and DVC call them, each
+with only the config keys it declares. A stage never imports another stage."""
 
 from __future__ import annotations
 
@@ -8,13 +10,45 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# The keys of ``data`` that describe the dataset's contract (what DataSpec reads): the stages that
+# build features from the interim tables read these, never the source files' paths or format.
+DATA_SPEC = tuple(
+    f"data.{k}"
+    for k in (
+        "columns",
+        "customer_columns",
+        "item_columns",
+        "context",
+        "customer_attributes",
+        "timezone",
+        "dayfirst",
+        "as_of",
+        "consent_required",
+    )
+)
+# What training reads of ``model`` (model.name and model.registry_name are the register's).
+MODEL_TRAINING = tuple(
+    f"model.{k}"
+    for k in (
+        "objective",
+        "num_boost_round",
+        "early_stopping_rounds",
+        "calibration",
+        "normalise",
+        "params",
+    )
+)
+
 
 @dataclass(frozen=True)
 class Stage:
     name: str
     summary: str
     module: str
-    keys: tuple[str, ...]  # top-level config keys the stage reads (shown by `irm <stage> --help`)
+    # The exact config keys the stage reads: it is handed only these (a key it did not declare
+    # is not there to read), `irm <stage> --help` shows them, and dvc.yaml lists them as the
+    # stage's params, so a changed value re-runs exactly the stages that read it.
+    keys: tuple[str, ...]
 
     def entry(self) -> Callable[..., dict[str, Any]]:
         return importlib.import_module(self.module).main
@@ -27,43 +61,54 @@ STAGES: dict[str, Stage] = {
             "generate",
             "write the synthetic café (visits, customers, items, oracle) to data/raw/cafe",
             "irm_models.stages.generate",
-            ("seed", "generate", "paths"),
+            ("generate", "paths"),
         ),
         Stage(
             "ingest",
             "map, validate and type visits into data/interim/ and reports/ingest.json",
             "irm_models.stages.ingest",
-            ("data", "paths"),
+            ("seed", "data", "paths"),
         ),
         Stage(
             "features",
             "build the pair tables of every time window into data/features/",
             "irm_models.stages.features",
-            ("seed", "data", "features", "split", "paths"),
+            ("seed", *DATA_SPEC, "features", "split", "paths"),
         ),
         Stage(
             "train",
             "fit the LightGBM ranker, compare it with the baselines, log it to MLflow",
             "irm_models.stages.train",
-            ("seed", "data", "model", "evaluate", "mlflow", "paths"),
+            ("seed", "data.oracle", *MODEL_TRAINING, "evaluate", "mlflow", "paths"),
         ),
         Stage(
             "register",
             "register the latest trained model in MLflow; the champion alias moves only if it wins",
             "irm_models.stages.register",
-            ("register", "model", "evaluate", "mlflow", "paths"),
+            ("register", "model.registry_name", "evaluate.ece_bins", "mlflow", "paths"),
         ),
         Stage(
             "score",
             "the nightly job: top-k items with reasons per request into data/scores/date=.../",
             "irm_models.stages.score",
-            ("score", "data", "features", "model", "register", "mlflow", "paths"),
+            (
+                "score",
+                *DATA_SPEC,
+                "data.format",
+                "data.csv_sep",
+                "data.csv_encoding",
+                "features",
+                "model.registry_name",
+                "register.alias",
+                "mlflow",
+                "paths",
+            ),
         ),
         Stage(
             "tune",
             "tune the ranker's hyperparameters with Optuna on the validation window",
             "irm_models.stages.tune",
-            ("seed", "data", "model", "tune", "evaluate", "mlflow", "paths"),
+            ("seed", "data.oracle", "model", "tune", "evaluate", "mlflow", "paths"),
         ),
         Stage(
             "run",

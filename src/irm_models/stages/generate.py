@@ -1,4 +1,5 @@
-"""`irm generate`: write the synthetic café to ``generate.out_dir`` (default data/raw/cafe)."""
+"""`irm generate`: write the synthetic café to ``generate.out_dir`` (default data/raw/cafe) and
+``reports/generate.json``."""
 
 from __future__ import annotations
 
@@ -9,23 +10,24 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 
 from irm_models import columns as C
-from irm_models.config import path_of, typed
+from irm_models.artifacts import Artifacts
+from irm_models.config import Paths, group, path_of, typed
 from irm_models.data.synthetic import BLOCK_SIZE, CafeSpec, generate, menu
 from irm_models.errors import ConfigError
-from irm_models.io import atomic_dir, write_json
+from irm_models.io import atomic_dir
 from irm_models.reporting import progress, summary_table
 
 FORMATS = ("parquet", "csv")
 
 
 def cafe_spec(cfg: DictConfig) -> CafeSpec:
-    g = OmegaConf.to_container(cfg.generate, resolve=True)
+    values = group(cfg, "generate")
     return typed(
-        CafeSpec, {k: v for k, v in g.items() if k not in ("out_dir", "format")}, "generate"
+        CafeSpec, {k: v for k, v in values.items() if k not in ("out_dir", "format")}, "generate"
     )
 
 
@@ -82,6 +84,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     if fmt not in FORMATS:
         raise ConfigError(f"generate.format must be one of {FORMATS} (got {fmt!r})")
     out_dir = path_of(cfg, "generate.out_dir")
+    artifacts = Artifacts(Paths.of(cfg))
     started = time.perf_counter()
     items = menu(spec)
     oracle_schema = pa.schema(
@@ -91,11 +94,12 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     segments: dict[str, int] = {}
     new_customers = 0
     with atomic_dir(out_dir) as tmp:
+        files = Artifacts.cafe_files(tmp, fmt)
         sinks = {
-            "visits": _Sink(tmp / f"visits.{fmt}", fmt, _visits_schema()),
-            "customers": _Sink(tmp / f"customers.{fmt}", fmt),
-            "truth": _Sink(tmp / "truth_customers.parquet", "parquet"),
-            "oracle": _Sink(tmp / "oracle.parquet", "parquet", oracle_schema),
+            "visits": _Sink(files["visits"], fmt, _visits_schema()),
+            "customers": _Sink(files["customers"], fmt),
+            "truth": _Sink(files["truth_customers"], "parquet"),
+            "oracle": _Sink(files["oracle"], "parquet", oracle_schema),
         }
         try:
             with progress(console) as bar:
@@ -110,7 +114,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         finally:
             for sink in sinks.values():
                 sink.close()
-        _Sink(tmp / f"items.{fmt}", fmt).write(items)
+        _Sink(files["items"], fmt).write(items)
         summary = {
             "out_dir": str(out_dir),
             "format": fmt,
@@ -127,7 +131,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
             },
             "seconds": round(time.perf_counter() - started, 2),
         }
-    write_json(summary, path_of(cfg, "paths.reports_dir") / "generate.json")
+    artifacts.write_report("generate", summary)
     console.print(
         summary_table(
             "generate",

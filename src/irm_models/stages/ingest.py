@@ -1,70 +1,41 @@
-"""`irm ingest`: read the source files named by ``data``, check the contract, write data/interim/.
-
-Outputs (all or nothing): ``<interim_dir>/visits.parquet`` (+ ``customers.parquet`` and
-``items.parquet`` when those files are given) and ``<reports_dir>/ingest.json``.
+"""`irm ingest`: read the source tables named by ``data``, check the contract, write the interim
+tables (visits, and customers and items when given) and ``reports/ingest.json``, all or nothing.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 from rich.console import Console
 
-from irm_models.config import path_of, resolved
+from irm_models.artifacts import Artifacts
+from irm_models.config import Paths, group
 from irm_models.data import completejourney
 from irm_models.data.contract import DataSpec, Source
 from irm_models.data.ingest import Ingested, ingest
-from irm_models.errors import ConfigError, InputError
-from irm_models.io import atomic_dir, detect_format, read_table, write_json
+from irm_models.data.sources import IngestReport, SourceFiles
+from irm_models.errors import ConfigError
 from irm_models.reporting import summary_table
 
 
-def read_source(cfg: DictConfig, key: str) -> tuple[Any, Source] | tuple[None, None]:
-    """Read the file named by ``cfg.<key>`` (None when the key is null)."""
-    path = path_of(cfg, key)
-    if path is None:
-        return None, None
-    fmt = str(cfg.data.format)
-    try:
-        frame = read_table(
-            path,
-            fmt,
-            role=key,
-            sep=cfg.data.get("csv_sep"),
-            encoding=str(cfg.data.get("csv_encoding") or "utf-8"),
-        )
-    except InputError as exc:
-        if key == "data.visits" and cfg.data.get("generated") and not path.exists():
-            raise InputError(
-                f"{exc} — the built-in café is written by `irm generate` "
-                "(or run the whole job with `irm run`)"
-            ) from None
-        raise
-    return frame, Source(str(path), detect_format(path, fmt), key)
-
-
-def load_and_ingest(cfg: DictConfig) -> Ingested:
-    spec = DataSpec.from_config(cfg.data)
-    loader = str(cfg.data.get("loader") or "files")
-    if loader == "completejourney":
-        return _ingest_completejourney(cfg, spec)
-    if loader != "files":
-        raise ConfigError(f"data.loader must be files or completejourney (got {loader!r})")
-    resolved(cfg, "data.visits")
-    if spec.attributes and not cfg.data.get("customers"):
+def read_and_ingest(files: SourceFiles, spec: DataSpec) -> tuple[Ingested, IngestReport]:
+    """Read the source files and check them against the contract."""
+    if spec.attributes and files.customers is None:
         raise ConfigError(
             f"data.customer_attributes lists {list(spec.attributes)}, but data.customers (the "
             "file that holds them) is not set"
         )
-    visits, source = read_source(cfg, "data.visits")
-    customers, customers_source = read_source(cfg, "data.customers")
-    items, items_source = read_source(cfg, "data.items")
-    return ingest(visits, spec, source, customers, customers_source, items, items_source)
+    visits, source = files.read("visits")
+    customers, customers_source = files.read("customers")
+    items, items_source = files.read("items")
+    result = ingest(visits, spec, source, customers, customers_source, items, items_source)
+    return result, IngestReport(files.names(), files.dataset, result.report)
 
 
-def _ingest_completejourney(cfg: DictConfig, spec: DataSpec) -> Ingested:
+def completejourney_ingest(
+    cfg: DictConfig, files: SourceFiles, spec: DataSpec
+) -> tuple[Ingested, IngestReport]:
     """The Complete Journey from its package, through the same contract checks as any file."""
     households = cfg.data.get("households")
     shaped = completejourney.load(
@@ -92,30 +63,24 @@ def _ingest_completejourney(cfg: DictConfig, spec: DataSpec) -> Ingested:
         shaped.items,
         sources["items"],
     )
-    result.report["sources"] = names
-    result.report["adapter"] = shaped.report
-    return result
+    return result, IngestReport(names, files.dataset, result.report, shaped.report)
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
-    result = load_and_ingest(cfg)
-    interim: Path = path_of(cfg, "paths.interim_dir")
-    report = {
-        "sources": {
-            k: (str(path_of(cfg, f"data.{k}")) if cfg.data.get(k) else None)
-            for k in ("visits", "customers", "items")
-        },
-        "dataset": str(cfg.data.name),
-        **result.report,
-    }
-    with atomic_dir(interim) as tmp:
-        result.visits.to_parquet(tmp / "visits.parquet", index=False)
-        for name in ("customers", "items"):
-            frame = getattr(result, name)
-            if frame is not None:
-                frame.to_parquet(tmp / f"{name}.parquet", index=False)
-    write_json(report, path_of(cfg, "paths.reports_dir") / "ingest.json")
+    artifacts = Artifacts(Paths.of(cfg))
+    spec = DataSpec.from_config(group(cfg, "data"))
+    files = SourceFiles.from_config(group(cfg, "data"))
+    if files.loader == "completejourney":
+        result, report = completejourney_ingest(cfg, files, spec)
+    else:
+        result, report = read_and_ingest(files, spec)
+    artifacts.write_interim(result.visits, result.customers, result.items)
+    artifacts.write_report("ingest", report)
+    _print(console, report.to_dict(), artifacts)
+    return report.to_dict()
 
+
+def _print(console: Console, report: dict[str, Any], artifacts: Artifacts) -> None:
     dropped = report["dropped"]
     if dropped.get("exact_duplicate_rows"):
         console.print(
@@ -147,8 +112,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
                 **extra,
                 "dropped": ", ".join(f"{k} {v:,}" for k, v in dropped.items()),
                 "excluded customers (consent)": report["customers_excluded_for_consent"],
-                "written to": str(interim / "visits.parquet"),
+                "written to": str(artifacts.interim_file("visits")),
             },
         )
     )
-    return report

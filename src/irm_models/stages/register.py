@@ -1,57 +1,56 @@
 """`irm register`: register the latest training run's model and run the champion gate.
 
 Reads the latest finished `irm train` run from MLflow (its ``metrics.json`` and ``config.yaml``)
-and ``<reports_dir>/features.json``; when there is a champion, re-scores it on
-``<features_dir>/test.parquet``. Registers the model as a new version of ``model.registry_name``
-with its tags, moves the ``register.alias`` alias only when the gate lets it (or
-``register.force=true``), logs a ``register`` MLflow run and writes ``<reports_dir>/register.json``.
-A rejected challenger is an outcome, not an error: the stage says so and exits 0.
+and ``reports/features.json``; when there is a champion, re-scores it on the current test pair
+table. Registers the model as a new version of ``model.registry_name`` with its tags, moves the
+``register.alias`` alias only when the gate lets it (or ``register.force=true``), logs a
+``register`` MLflow run and writes ``reports/register.json``. A rejected challenger is an outcome,
+not an error: the stage says so and exits 0.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 from rich.console import Console
 
 from irm_models import registry as R
-from irm_models.config import path_of
+from irm_models.artifacts import Artifacts
+from irm_models.config import Paths, group, snapshot, tracking_store
 from irm_models.errors import InputError
 from irm_models.evaluation import EvalSettings
-from irm_models.io import write_json
-from irm_models.tracking import stage_run, tracking_uri
-
-
-def _current_test_window(cfg: DictConfig) -> dict[str, Any] | None:
-    path: Path = path_of(cfg, "paths.reports_dir") / "features.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get("test")
+from irm_models.features import missed_orders
+from irm_models.tracking import stage_run
 
 
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
-    settings = R.settings_of(cfg)
-    evaluate = EvalSettings.from_config(cfg.evaluate)
-    name = R.registry_name(cfg)
+    artifacts = Artifacts(Paths.of(cfg))
+    settings = R.RegisterSettings.from_config(group(cfg, "register"))
+    evaluate = EvalSettings.from_config(group(cfg, "evaluate"))
+    tracking = tracking_store(cfg)
+    name = str(cfg.model.get("registry_name") or R.DEFAULT_NAME)
     metric = settings.metric
-    missing = R.local_store_missing(tracking_uri(cfg))
+    missing = R.local_store_missing(tracking)
     if missing:
         raise InputError(
             f"no MLflow tracking store at {missing}; run `irm train` (or `irm run`) first"
         )
+    features_report = artifacts.read_report("features") or {}
 
-    with R.store(cfg) as client:
-        found = R.candidate(client, cfg, name, _current_test_window(cfg))
+    with R.store(tracking) as client:
+        found = R.candidate(
+            client, tracking, name, features_report.get("test"), artifacts.report_file("features")
+        )
         current = R.version_by_alias(client, name, settings.alias)
         already = current is not None and str(current.version) == found.existing
         champion = None
         if current is not None and not already:
+            test = artifacts.read_pairs(("test", "test_orders"))
+            missed = missed_orders(test["test"], test["test_orders"])
             with console.status(f"re-scoring {name} version {current.version} ({settings.alias})"):
                 champion = R.score_champion(
-                    cfg, name, str(current.version), metric, evaluate.ece_bins
+                    test["test"], missed, name, str(current.version), metric, evaluate.ece_bins
                 )
 
     models = found.report["models"]
@@ -76,26 +75,27 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         else R.version_tags(found.report, R.git_commit(), found.config_sha256, metric, gate)
     )
 
-    with stage_run(cfg, "register", {"registered_model": name, "train_run_id": found.run_id}) as (
-        mlflow
-    ):
+    run_tags = {"registered_model": name, "train_run_id": found.run_id}
+    with stage_run(tracking, "register", snapshot(cfg), run_tags) as mlflow:
         client = mlflow.MlflowClient()
         version, new = R.register_version(client, mlflow, name, found, tags)
         if gate.promote and not already:
             client.set_registered_model_alias(name, settings.alias, version)
         after = version if (gate.promote or already) else (current and str(current.version))
         shown = dict(current.tags) if already else tags
-        report = R.report_of(name, version, found, gate, settings, champion, after, new, shown)
+        report = R.RegisterReport.of(
+            name, version, found, gate, settings, champion, after, new, shown
+        )
         mlflow.set_tags({"registered_version": version, "gate": gate.decision})
         mlflow.set_tag("gate_reason", gate.reason[:5000])
         values = {
-            f"challenger.{metric}": report["challenger"],
-            f"best_baseline.{metric}": report["best_baseline"]["value"],
+            f"challenger.{metric}": report.challenger,
+            f"best_baseline.{metric}": report.baseline_value,
             f"champion.{metric}": champion.value if champion else None,
         }
         mlflow.log_metrics({k.replace("@", "_at_"): v for k, v in values.items() if v is not None})
-        mlflow.log_dict(report, "register.json")
-        write_json(report, path_of(cfg, "paths.reports_dir") / "register.json")
+        mlflow.log_dict(report.to_dict(), "register.json")
+        artifacts.write_report("register", report)
 
     if already:
         console.print(
@@ -104,4 +104,4 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         )
     else:
         console.print(R.summary_line(name, version, new, gate, settings.alias, after))
-    return report
+    return report.to_dict()

@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 from rich.console import Console
 
+from irm_models.config import select
 from irm_models.stages import STAGES
 
 
@@ -21,5 +22,6 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name in chain(cfg):
         console.rule(f"irm {name}")
-        results[name] = STAGES[name].entry()(cfg, console)
+        stage = STAGES[name]
+        results[name] = stage.entry()(select(cfg, stage.keys), console)
     return results

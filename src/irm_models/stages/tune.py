@@ -26,33 +26,54 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 
 from irm_models import tuning
-from irm_models.config import config_dir, path_of
+from irm_models.artifacts import Artifacts
+from irm_models.config import (
+    Paths,
+    config_dir,
+    group,
+    path_of,
+    project_root,
+    snapshot,
+    tracking_store,
+)
 from irm_models.errors import ConfigError, InputError
-from irm_models.evaluation import EvalSettings, compare_models
+from irm_models.evaluation import EvalSettings, compare_models, score_all
 from irm_models.features import missed_orders
-from irm_models.io import atomic_file, write_json
+from irm_models.io import atomic_file
+from irm_models.models import MODEL
 from irm_models.models.baselines import BASELINES
 from irm_models.models.ranker import train_ranker
-from irm_models.stages.train import MODEL, print_metrics, read_oracle, read_pairs, score_all
+from irm_models.reporting import metrics_table, print_wide
 from irm_models.tracking import stage_run
 
 STUDY_METRIC = "metric"  # study user attribute: the metric the study optimises
 
 
-def storage_url(cfg: DictConfig, settings: tuning.TuneSettings) -> str:
+def storage_url(artifacts: Artifacts, settings: tuning.TuneSettings) -> str:
     if settings.storage:
         return str(settings.storage)
-    return f"sqlite:///{path_of(cfg, 'paths.root') / 'optuna.db'}"
+    return f"sqlite:///{artifacts.optuna_db}"
 
 
-def output_path(settings: tuning.TuneSettings) -> Path:
+def output_path(settings: tuning.TuneSettings, root: Path) -> Path:
+    """Where the best trial's model config goes: ``tune.output``, else the config folder's
+    ``experiment/tuned.yaml`` (so ``irm train experiment=tuned`` finds it). An isolated run
+    (``paths.root`` outside the project) never writes into the checkout's own conf/: it must be
+    told where (``tune.output``), or use a config folder of its own (``IRM_CONFIG_DIR``)."""
     if settings.output:
         return Path(str(settings.output)).expanduser().resolve()
-    return config_dir() / "experiment" / "tuned.yaml"
+    conf = config_dir()
+    if conf == project_root() / "conf" and root != project_root():
+        raise ConfigError(
+            f"irm tune with paths.root={root} is an isolated run and would write the checkout's "
+            f"{conf / 'experiment' / 'tuned.yaml'}; set tune.output (e.g. "
+            f"tune.output={root / 'tuned.yaml'}), or point IRM_CONFIG_DIR at a copy of conf/"
+        )
+    return conf / "experiment" / "tuned.yaml"
 
 
 def open_study(settings: tuning.TuneSettings, pruner: tuning.PrunerSettings, storage: str) -> Any:
@@ -89,13 +110,15 @@ def open_study(settings: tuning.TuneSettings, pruner: tuning.PrunerSettings, sto
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     import optuna
 
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    settings, pruner, dims = tuning.tune_settings(cfg.tune, model)
-    evaluate = EvalSettings.from_config(cfg.evaluate)
+    artifacts = Artifacts(Paths.of(cfg))
+    model = group(cfg, "model")
+    settings, pruner, dims = tuning.tune_settings(group(cfg, "tune"), model)
+    evaluate = EvalSettings.from_config(group(cfg, "evaluate"))
     seed = int(cfg.seed)
-    output = output_path(settings)
-    storage = storage_url(cfg, settings)
-    data = read_pairs(cfg, ("train", "valid", "valid_orders"))  # never the test window here
+    output = output_path(settings, artifacts.paths.root)
+    storage = storage_url(artifacts, settings)
+    oracle = artifacts.read_oracle(path_of(cfg, "data.oracle") if cfg.data.get("oracle") else None)
+    data = artifacts.read_pairs(("train", "valid", "valid_orders"))  # never the test window here
     missed_valid = missed_orders(data["valid"], data["valid_orders"])
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -121,7 +144,8 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         + f"; {settings.direction} validation {settings.metric}"
     )
 
-    with stage_run(cfg, "tune", tags={"study": settings.study_name}) as mlflow:
+    tags = {"study": settings.study_name}
+    with stage_run(tracking_store(cfg), "tune", snapshot(cfg), tags=tags) as mlflow:
         parent = mlflow.active_run().info
         log_trial = _trial_logger(mlflow, parent.experiment_id, settings, console)
         started = time.perf_counter()
@@ -186,9 +210,10 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         _log_study(mlflow, study, best, settings, output)
         if settings.compare:
             with console.status("training the tuned and the default model for the test window"):
-                summary["test"] = compare_on_test(cfg, data, best_model, model, evaluate, seed)
+                data.update(artifacts.read_pairs(("test", "test_orders")))
+                summary["test"] = compare_on_test(data, oracle, best_model, model, evaluate, seed)
             _log_test(mlflow, summary["test"])
-        write_json(summary, path_of(cfg, "paths.reports_dir") / "tune.json")
+        artifacts.write_report("tune", summary)
 
     console.print(
         f"{new} trial(s) in {elapsed:.0f} s ({summary['trials_per_minute']} per minute); "
@@ -210,7 +235,8 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     )
     if settings.compare:
         test = summary["test"]
-        print_metrics(console, test)
+        table = metrics_table(test["n_test_visits"], test["models"], test["best_baseline"])
+        print_wide(console, table)
     console.print(f"MLflow run {parent.run_id}")
     return summary
 
@@ -220,8 +246,8 @@ def _fmt(value: Any) -> str:
 
 
 def compare_on_test(
-    cfg: DictConfig,
     data: dict[str, pd.DataFrame],
+    oracle: pd.DataFrame | None,
     tuned_model: dict[str, Any],
     default_model: dict[str, Any],
     evaluate: EvalSettings,
@@ -229,9 +255,8 @@ def compare_on_test(
 ) -> dict[str, Any]:
     """Train the tuned and the default model as `irm train` does and compare them on the test
     window with the baselines (choices made on validation). Returns the rows of the tuned model,
-    the default model and the best baseline (and the oracle when known)."""
-    data = {**data, **read_pairs(cfg, ("test", "test_orders"))}
-    oracle = read_oracle(cfg)
+    the default model and the best baseline (and the oracle when known). ``data`` holds every
+    pair table."""
     fitted = {
         name: train_ranker(data["train"], data["valid"], tuning.ranker_settings(m), seed)
         for name, m in (("tuned", tuned_model), ("default", default_model))
@@ -256,14 +281,14 @@ def compare_on_test(
         "tuned",
         seed,
     )
-    report = comparison.report
-    shown = ["tuned", "default", report["best_baseline"]]
-    shown += ["oracle"] if "oracle" in report["models"] else []
+    best = comparison.best_baseline
+    shown = ["tuned", "default", best]
+    shown += ["oracle"] if "oracle" in comparison.models else []
     return {
-        "n_test_visits": report["n_test_visits"],
-        "models": {name: report["models"][name] for name in shown},
-        "best_baseline": report["best_baseline"],
-        "lift_hit@1": report["lift_hit@1"],
+        "n_test_visits": comparison.n_test_visits,
+        "models": {name: comparison.models[name] for name in shown},
+        "best_baseline": best,
+        "lift_hit@1": comparison.lifts[best],
         "best_iteration": {name: int(r.best_iteration) for name, r in fitted.items()},
     }
 

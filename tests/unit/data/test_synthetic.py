@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ import pytest
 
 from irm_models import columns as C
 from irm_models.config import compose
-from irm_models.data.synthetic import CafeSpec, context_gap, generate_frames, menu
+from irm_models.data.synthetic import CafeSpec, generate_frames, menu
 from irm_models.errors import ConfigError
 from irm_models.stages.generate import cafe_spec
 from tests.conftest import digest
@@ -117,20 +119,6 @@ def test_failure_midway_leaves_previous_output_untouched(tmp_path, irm, monkeypa
 # ------------------------------------------------------------------ the world itself
 
 
-def test_context_matters_in_the_default_world(default_world):
-    """On a time split, the true in-context distribution beats the flat CRM profile by at least
-    10 points of hit@1 (figures in the README)."""
-    gap = context_gap(default_world, test_fraction=0.2)
-    overall = gap.loc["all"]
-    assert overall["test_visits"] > 5000
-    assert overall["gap"] >= 0.10, gap
-    # differently for different customers: creatures of habit barely change with context
-    assert (
-        gap.loc["habit", "gap"] < 0.5 * gap.loc[["companion", "intent", "situational"], "gap"].min()
-    )
-    assert gap.loc["habit", "crm_favourite_hit@1"] > 0.7
-
-
 def test_shared_context_effects(default_world):
     v, items = default_world.visits, menu(CafeSpec())
     baskets = v.groupby(C.VISIT_ID).agg(
@@ -185,6 +173,17 @@ def test_oracle_is_a_probability_of_each_item_being_ordered(default_world):
         oracle.index.get_indexer(ordered[C.VISIT_ID]), oracle.columns.get_indexer(ordered[C.ITEM])
     ]
     assert probs.min() > 0
+
+
+def test_the_generator_loads_no_pipeline_module():
+    """data/ sits below the pipeline: analyses of a world live in irm_models.analysis."""
+    code = "import sys, irm_models.data.synthetic; print(*sorted(sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    pipeline = ("features", "metrics", "splits", "models", "analysis", "evaluation")
+    loaded = [
+        m for m in run.stdout.split() if m.startswith("irm_models.") and m.split(".")[1] in pipeline
+    ]
+    assert loaded == [], loaded
 
 
 def test_invalid_spec_is_a_config_error():

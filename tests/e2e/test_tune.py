@@ -1,26 +1,23 @@
-"""`irm tune`: a small study on a tiny café, resuming, seeding, search-space errors, pruning."""
+"""`irm tune` end to end: a small study on a tiny café, resuming, the test window unread,
+search-space errors on the command line (the pure logic: tests/unit/test_tuning.py)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import optuna
 import pandas as pd
 import pytest
 import yaml
-from omegaconf import OmegaConf
 
 from irm_models import columns as C
 from irm_models import tuning
 from irm_models.config import compose, config_dir
-from irm_models.errors import ConfigError
+from tests.conftest import TINY_CAFE
 
-from .conftest import TINY_CAFE
-
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 # Few boosting rounds, one thread (two OpenMP threads crawl when other jobs share the 2 cores)
 # and an eager pruner: a trial takes about a second on the tiny café.
 QUICK = (
@@ -190,109 +187,6 @@ def test_the_test_window_is_not_read_while_tuning(tiny_features, tmp_path, irm):
     assert result.code == 2 and "test.parquet" in result.err
 
 
-def _space() -> tuple[dict, dict]:
-    cfg = compose([])
-    return (
-        OmegaConf.to_container(cfg.tune.space, resolve=True),
-        OmegaConf.to_container(cfg.model, resolve=True),
-    )
-
-
-def _quadratic(dims):
-    """A cheap deterministic objective over the real search space."""
-
-    def objective(trial):
-        values = {d.name: d.suggest(trial) for d in dims}
-        return (
-            (values["learning_rate"] - 0.05) ** 2
-            + (values["num_leaves"] - 60) ** 2 / 1e4
-            + (values["objective"] == "binary")
-        )
-
-    return objective
-
-
-def _study_params(storage: str, seed: int, n: int) -> list[dict]:
-    from irm_models.stages.tune import open_study
-
-    space, model = _space()
-    settings = tuning.TuneSettings(seed=seed, startup_trials=3)
-    dims = tuning.parse_space(space, model)
-    study = open_study(settings, tuning.PrunerSettings(), storage)
-    study.optimize(_quadratic(dims), n_trials=n)
-    return [t.params for t in study.get_trials()]
-
-
-def test_the_same_seed_gives_the_same_sequence_of_trial_params(tmp_path):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    a = _study_params(f"sqlite:///{tmp_path / 'a.db'}", 7, 6)  # 3 random, then TPE
-    b = _study_params(f"sqlite:///{tmp_path / 'b.db'}", 7, 6)
-    c = _study_params(f"sqlite:///{tmp_path / 'c.db'}", 8, 6)
-    assert a == b
-    assert a != c
-    assert len({json.dumps(p, sort_keys=True) for p in a}) == 6
-    # resuming: the same sequence of runs gives the same trials
-    first = _study_params(f"sqlite:///{tmp_path / 'd.db'}", 7, 2)
-    both = _study_params(f"sqlite:///{tmp_path / 'd.db'}", 7, 2)
-    _study_params(f"sqlite:///{tmp_path / 'e.db'}", 7, 2)
-    again = _study_params(f"sqlite:///{tmp_path / 'e.db'}", 7, 2)
-    assert both[:2] == first and both == again and both[2:] != first
-
-
-BAD_ENTRIES = [
-    ({"param": "model.params.num_leaves", "kind": "integer", "low": 1, "high": 9}, "unknown kind"),
-    ({"param": "model.params.learning_rate", "kind": "float", "low": 0.2, "high": 0.1}, "low must"),
-    (
-        {"param": "model.params.lambda_l2", "kind": "float", "low": 0, "high": 1, "log": True},
-        "log-scale range needs low > 0",
-    ),
-    ({"kind": "float", "low": 0.1, "high": 0.2}, "missing param"),
-    ({"param": "model.params.learning_rate", "kind": "float", "low": 0.1}, "missing high"),
-    ({"param": "model.objective", "kind": "categorical", "choices": []}, "non-empty list"),
-    ({"param": "model.objective", "kind": "categorical"}, "non-empty list"),
-    (
-        {"param": "model.params.max_depth", "kind": "int", "low": 3, "high": 9},
-        "not a key of the model config",
-    ),
-    ({"param": "seed", "kind": "int", "low": 1, "high": 9}, "not a key of the model config"),
-    ({"param": "model.params", "kind": "int", "low": 1, "high": 9}, "a group of settings"),
-    (
-        {"param": "model.objective", "kind": "categorical", "choices": ["binary", "poisson"]},
-        "'poisson' is not accepted",
-    ),
-    (
-        {"param": "model.params.num_leaves", "kind": "int", "low": 15.5, "high": 255},
-        "whole number",
-    ),
-    ({"param": "model.params.num_leaves", "kind": "int", "low": "a", "high": 9}, "a number"),
-    ({"param": "model.params.num_leaves", "kind": "int", "low": 1, "high": 9, "step": 2}, "step"),
-    ({"param": "model.objective", "kind": "categorical", "choices": "binary"}, "non-empty list"),
-    ("model.params.num_leaves", "must be a mapping"),
-]
-
-
-@pytest.mark.parametrize(("entry", "rule"), BAD_ENTRIES)
-def test_a_malformed_search_space_entry_is_named(entry, rule):
-    space, model = _space()
-    if isinstance(entry, dict):  # it replaces the default entry for the same setting
-        space = {k: v for k, v in space.items() if v["param"] != entry.get("param")}
-    space["broken"] = entry
-    with pytest.raises(ConfigError) as info:
-        tuning.parse_space(space, model)
-    assert "tune.space.broken" in str(info.value) and rule in str(info.value)
-
-
-def test_two_entries_for_one_setting_are_named():
-    space, model = _space()
-    space["eta"] = {"param": "model.params.learning_rate", "kind": "float", "low": 0.1, "high": 1}
-    with pytest.raises(
-        ConfigError,
-        match=r"tune.space.eta: tunes model.params.learning_rate, as "
-        r"tune.space.learning_rate does",
-    ):
-        tuning.parse_space(space, model)
-
-
 def test_a_malformed_entry_on_the_command_line_exits_2_naming_it(tmp_path, irm):
     result = irm("tune", f"paths.root={tmp_path}", "tune.space.num_leaves.kind=integer")
     assert result.code == 2
@@ -303,101 +197,6 @@ def test_a_malformed_entry_on_the_command_line_exits_2_naming_it(tmp_path, irm):
     assert result.code == 2 and "tune.space is empty" in result.err
     result = irm("tune", f"paths.root={tmp_path}")
     assert result.code == 2 and "run `irm features`" in result.err
-
-
-def test_the_default_space_parses_and_covers_the_documented_settings():
-    space, model = _space()
-    dims = {d.name: d for d in tuning.parse_space(space, model)}
-    assert dims["learning_rate"].log and dims["learning_rate"].param == "model.params.learning_rate"
-    assert dims["objective"].choices == ("rank_xendcg", "lambdarank", "binary")
-    assert {"num_leaves", "min_data_in_leaf", "feature_fraction", "lambda_l2"} <= set(dims)
-
-
-class _Trial:
-    """Records what the pruning callback reports; prunes when told to."""
-
-    def __init__(self, prune_at: int | None = None):
-        self.reports: list[tuple[float, int]] = []
-        self.attrs: dict = {}
-        self.prune_at = prune_at
-
-    def report(self, value, step):
-        self.reports.append((value, step))
-
-    def set_user_attr(self, key, value):
-        self.attrs[key] = value
-
-    def should_prune(self):
-        return self.prune_at is not None and self.reports[-1][1] >= self.prune_at
-
-
-def _env(iteration: int, name: str, value: float, higher_better: bool):
-    return SimpleNamespace(
-        iteration=iteration, evaluation_result_list=[("valid", name, value, higher_better)]
-    )
-
-
-@pytest.mark.parametrize(
-    ("direction", "higher_better", "sign"),
-    [
-        ("minimize", True, -1),
-        ("minimize", False, 1),
-        ("maximize", True, 1),
-        ("maximize", False, -1),
-    ],
-)
-def test_the_pruning_callback_reports_lightgbm_s_metric_in_the_study_s_direction(
-    direction, higher_better, sign
-):
-    trial = _Trial()
-    callback = tuning.PruningCallback(trial, direction)
-    callback(_env(0, "ndcg@1", 0.5, higher_better))
-    callback(_env(1, "ndcg@1", 0.6, higher_better))
-    assert trial.reports == [(sign * 0.5, 1), (sign * 0.6, 2)]
-    assert trial.attrs == {tuning.LGB_METRIC: "ndcg@1"}
-    trial = _Trial(prune_at=3)
-    callback = tuning.PruningCallback(trial, direction)
-    callback(_env(1, "binary_logloss", 0.3, higher_better))
-    with pytest.raises(optuna.TrialPruned, match="round 3"):
-        callback(_env(2, "binary_logloss", 0.3, higher_better))
-
-
-def _finished(value: float, metric: str, curve: list[float]) -> optuna.trial.FrozenTrial:
-    return optuna.trial.create_trial(
-        value=value,
-        intermediate_values=dict(enumerate(curve, start=1)),
-        user_attrs={tuning.LGB_METRIC: metric},
-    )
-
-
-def _study_with_finished_trials(pruner) -> optuna.Study:
-    study = optuna.create_study(direction="minimize", pruner=pruner)
-    for _ in range(3):
-        study.add_trial(_finished(0.1, "ndcg@1", [-0.60, -0.62]))
-    study.add_trial(_finished(0.1, "binary_logloss", [0.12, 0.11]))
-    study.add_trial(_finished(0.1, "binary_logloss", [0.13, 0.12]))
-    return study
-
-
-def _pruned(study: optuna.Study, metric: str, value: float) -> bool:
-    trial = study.ask()
-    trial.set_user_attr(tuning.LGB_METRIC, metric)
-    trial.report(value, 1)
-    return trial.should_prune()
-
-
-def test_a_trial_is_only_compared_with_trials_reporting_the_same_lightgbm_metric():
-    """Minimising log loss: ranking trials report -ndcg@1 (about -0.6), binary ones their binary
-    log loss (about 0.1). A good binary trial sits far above the ranking trials' values, so
-    compared with all trials it would be pruned."""
-    settings = tuning.PrunerSettings(n_startup_trials=2, n_warmup_steps=0, interval_steps=1)
-    study = _study_with_finished_trials(tuning.make_pruner(settings))
-    assert not _pruned(study, "binary_logloss", 0.11)  # better than the binary median
-    assert _pruned(study, "binary_logloss", 0.2)  # worse than the binary median
-    assert not _pruned(study, "ndcg@1", -0.61)
-    assert _pruned(study, "ndcg@1", -0.3)
-    unfiltered = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
-    assert _pruned(_study_with_finished_trials(unfiltered), "binary_logloss", 0.11)
 
 
 def test_validation_metric_is_the_one_irm_train_computes(tiny_features):

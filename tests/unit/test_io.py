@@ -1,40 +1,11 @@
-"""Small pure helpers: situation, atomic writes, file reading."""
+"""Small pure helpers of irm_models.io: atomic writes, file reading."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
-from irm_models import columns as C
 from irm_models.errors import InputError
 from irm_models.io import atomic_dir, atomic_file, read_table
-from irm_models.situation import daypart_codes, situation
-
-
-def test_dayparts_cover_the_clock():
-    labels = [C.DAYPARTS[i] for i in daypart_codes(list(range(24)))]
-    assert labels[0] == labels[4] == labels[23] == "night"
-    assert labels[5] == labels[6] == "early"
-    assert labels[7] == labels[10] == "morning"
-    assert labels[11] == "midday" and labels[14] == "afternoon" and labels[17] == "evening"
-
-
-def test_situation_from_timestamps():
-    ts = pd.Series(pd.to_datetime(["2025-03-01 08:30", "2025-03-03 15:00"]))  # Sat, Mon
-    s = situation(ts)
-    assert s[C.DAYPART].tolist() == ["morning", "afternoon"]
-    assert s[C.WEEKEND].tolist() == [True, False]
-    assert s[C.WEEKDAY].tolist() == [5, 0] and s[C.MONTH].tolist() == [3, 3]
-
-
-TRUTH = pd.DataFrame({C.VISIT_ID: ["a", "a", "b", "c"], C.ITEM: ["latte", "cake", "tea", "mocha"]})
-RANKING = pd.DataFrame(
-    {
-        C.VISIT_ID: ["a", "a", "b", "b", "c", "c"],
-        C.ITEM: ["cake", "tea", "latte", "tea", "latte", "mocha"],
-        C.RANK: [1, 2, 1, 2, 1, 2],
-    }
-)
 
 
 def test_atomic_file_and_dir_keep_old_content_on_failure(tmp_path):

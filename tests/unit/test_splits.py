@@ -6,11 +6,10 @@ from itertools import pairwise
 
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from irm_models import columns as C
 from irm_models.errors import ConfigError
-from irm_models.splits import windows
+from irm_models.splits import SplitSettings, windows
 
 # one visit a day for 100 days: fraction f of the span is day 99 * f
 VISITS = pd.DataFrame(
@@ -23,7 +22,7 @@ VISITS = pd.DataFrame(
 
 def _split(**over):
     base = {"train_cutoffs": [0.3, 0.5], "horizon": 0.2, "valid": [0.7, 0.8], "test": [0.8, 1.0]}
-    return OmegaConf.create({**base, **over})
+    return SplitSettings.from_config({**base, **over})
 
 
 def test_frozen_history_gives_one_window_per_split():

@@ -17,7 +17,7 @@ import yaml
 from irm_models.config import ENV_DVC_EXPERIMENT, PARAMS_CONFIG_NAME, params_yaml
 from irm_models.stages import STAGES
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 TINY = {"customers": 120, "days": 60}  # the fresh repo's café: the whole DAG in well under a minute
 

@@ -1,0 +1,112 @@
+"""The feature schema of a model: its inputs in order and the levels of each categorical one.
+
+A :class:`~irm_models.models.ranker.Ranker` carries the schema it was trained on (in
+``ranker.json``), so scoring with pairs that do not match fails with a message that names the
+differences, and categorical levels are coded exactly as in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from irm_models import __version__
+from irm_models import columns as C
+from irm_models.errors import InputError
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Model inputs: names in order, and the levels of each categorical one."""
+
+    features: tuple[str, ...]
+    categorical: Mapping[str, tuple[str, ...]]
+    code_version: str = __version__
+
+    @classmethod
+    def fit(cls, pairs: pd.DataFrame, values: pd.DataFrame | None = None) -> FeatureSchema:
+        """The schema of a pair table: its feature columns (from ``pairs``) and the levels of the
+        categorical ones (from ``values``, default ``pairs``: a frame holding at least every
+        categorical column whole, when ``pairs`` holds only a few rows)."""
+        values = pairs if values is None else values
+        features = tuple(c for c in pairs.columns if c not in (*C.PAIR_ID_COLUMNS, C.LABEL))
+        categorical = {
+            c: tuple(sorted(values[c].dropna().astype(str).unique()))
+            for c in features
+            if not pd.api.types.is_numeric_dtype(pairs[c]) or pairs[c].dtype == bool
+        }
+        return cls(features, categorical)
+
+    def check(self, pairs: pd.DataFrame) -> None:
+        """Raise InputError naming the features that differ from the schema."""
+        given = [c for c in pairs.columns if c not in (*C.PAIR_ID_COLUMNS, C.LABEL)]
+        missing = [c for c in self.features if c not in pairs.columns]
+        extra = [c for c in given if c not in self.features]
+        kinds = [
+            c
+            for c in self.features
+            if c in pairs.columns
+            and (c in self.categorical) == pd.api.types.is_numeric_dtype(pairs[c])
+            and pairs[c].dtype != bool
+        ]
+        if missing or extra or kinds:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing}")
+            if extra:
+                parts.append(f"not in the model {extra}")
+            if kinds:
+                parts.append(f"categorical/numeric kind differs for {kinds}")
+            raise InputError(
+                f"the pair table does not match the model's features (model built by irm-models "
+                f"{self.code_version}): {'; '.join(parts)}"
+            )
+
+    def matrix(self, pairs: pd.DataFrame) -> np.ndarray:
+        """The model matrix as LightGBM reads it (float32, categoricals as their trained level
+        codes, unseen or missing as NaN)."""
+        self.check(pairs)
+        out = np.empty((len(pairs), len(self.features)), dtype=np.float32, order="F")
+        for j, col in enumerate(self.features):
+            values = pairs[col]
+            if col in self.categorical:
+                codes = np.asarray(_recode(values, self.categorical[col]).codes)
+                out[:, j] = np.where(codes >= 0, codes, np.nan)
+            elif values.dtype in (np.float32, np.float64):
+                out[:, j] = values.to_numpy()  # NaN is already missing
+            else:
+                out[:, j] = values.to_numpy(dtype=np.float32, na_value=np.nan)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "categorical": {k: list(v) for k, v in self.categorical.items()},
+            "code_version": self.code_version,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureSchema:
+        return cls(
+            tuple(d["features"]),
+            {k: tuple(v) for k, v in d["categorical"].items()},
+            d.get("code_version", "unknown"),
+        )
+
+
+def _recode(values: pd.Series, levels: tuple[str, ...]) -> pd.Categorical:
+    """``values`` as a categorical over the trained ``levels`` (matched as text; unseen or
+    missing -> missing). A categorical input is recoded through its categories, not row by row."""
+    target = pd.Index(levels)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        known = target.get_indexer(values.cat.categories.astype(str))
+        codes = values.cat.codes.to_numpy()
+        mapped = np.where(codes >= 0, np.append(known, -1)[codes], -1)
+        return pd.Categorical.from_codes(mapped, categories=target)
+    text = values.astype(object).where(values.notna(), None)
+    text = text.map(lambda v: None if v is None else str(v))
+    return pd.Categorical.from_codes(target.get_indexer(pd.Index(text, dtype=object)), target)

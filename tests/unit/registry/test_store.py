@@ -1,0 +1,87 @@
+"""Registry helpers around MLflow that need no store: re-scoring, the local store, git."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from irm_models import columns as C
+from irm_models.config import TrackingStore
+from irm_models.errors import InputError
+from irm_models.registry.gate import Champion
+
+# `irm_models.registry.store` is the context manager of that name once the package is imported.
+S = importlib.import_module("irm_models.registry.store")
+NAME = "irm-preference"
+
+
+class _FixedRanker:
+    """A stand-in ranker: fixed probabilities, or the feature-schema error of a stale model."""
+
+    def __init__(self, prob, error: str | None = None):
+        self.prob, self.error = np.asarray(prob, dtype=float), error
+        self.meta = {"handover_threshold": 0.5}
+
+    def predict(self, pairs):
+        if self.error:
+            raise InputError(self.error)
+        return self.prob, self.prob
+
+
+def _pairs() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            C.REQUEST_ID: ["r1", "r1", "r2", "r2", "r3", "r3"],
+            C.ITEM: ["a", "b"] * 3,
+            C.LABEL: [1, 0, 0, 1, 1, 0],
+        }
+    )
+
+
+def test_rescore_uses_the_training_metrics():
+    # r1 right, r2 wrong, r3 right -> hit@1 2/3; r2's ordered item is second -> mrr (1+.5+1)/3
+    ranker = _FixedRanker([0.9, 0.1, 0.8, 0.2, 0.6, 0.4])
+    assert S.rescore(ranker, _pairs(), {}, "hit@1", 10) == pytest.approx(2 / 3)
+    assert S.rescore(ranker, _pairs(), {}, "mrr", 10) == pytest.approx(2.5 / 3)
+    assert S.rescore(ranker, _pairs(), {}, "handover_rate", 10) == pytest.approx(1.0)
+
+
+def test_a_champion_that_cannot_score_the_pairs_is_reported_not_raised(monkeypatch):
+    loaded: list[str] = []
+    error = "the pair table does not match the model's features: missing ['x']"
+
+    def stale(uri):
+        loaded.append(uri)
+        return _FixedRanker([], error)
+
+    monkeypatch.setattr(S, "load_ranker", stale)
+    assert S.score_champion(_pairs(), {}, NAME, "2", "hit@1", 10) == Champion("2", None, error)
+    assert loaded == ["models:/irm-preference/2"]
+    fixed = _FixedRanker([0.9, 0.1, 0.8, 0.2, 0.6, 0.4])
+    monkeypatch.setattr(S, "load_ranker", lambda uri: fixed)
+    champion = S.score_champion(_pairs(), {}, NAME, "2", "hit@1", 10)
+    assert champion.value == pytest.approx(2 / 3) and champion.problem == ""
+
+
+def test_a_champion_with_an_undefined_metric_is_reported(monkeypatch):
+    monkeypatch.setattr(S, "rescore", lambda *args: float("nan"))
+    monkeypatch.setattr(S, "load_ranker", lambda uri: None)
+    champion = S.score_champion(_pairs(), {}, NAME, "2", "handover_precision", 10)
+    assert champion == Champion("2", None, "its handover_precision is undefined on this window")
+
+
+def test_a_local_store_is_missing_until_its_file_exists(tmp_path):
+    db = tmp_path / "mlflow.db"
+    local = TrackingStore(f"sqlite:///{db}", "irm-models", None)
+    assert S.local_store_missing(local) == db
+    db.touch()
+    assert S.local_store_missing(local) is None
+    assert S.local_store_missing(TrackingStore("http://mlflow:5000", "irm-models", None)) is None
+
+
+def test_git_commit_of_the_project_or_unknown(tmp_path):
+    assert len(S.git_commit()) == 40 or S.git_commit() == "unknown"
+    assert S.git_commit(tmp_path) == "unknown"  # not a git checkout
