@@ -1,7 +1,9 @@
 """Ingest: map a source table onto the contract, check its rules, and type it. Pure functions.
 
 Nothing here reads or writes files: the ``ingest`` stage reads the sources, calls :func:`ingest`
-and writes what it returns, so every rule can be tested on tiny hand-written frames.
+and writes what it returns, so every rule can be tested on tiny hand-written frames. Scoring
+requests are typed by :mod:`irm_models.data.requests` (re-exported here), the report is built by
+:mod:`irm_models.data.ingest_report`.
 """
 
 from __future__ import annotations

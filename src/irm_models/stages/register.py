@@ -24,6 +24,26 @@ from irm_models.features import missed_orders
 from irm_models.tracking import stage_run
 
 
+def _gate(
+    found: R.Candidate, holder: Any, champion: R.Champion | None, settings: R.RegisterSettings
+) -> R.Gate:
+    """The gate's decision; ``holder`` is the champion version when it already holds this very
+    training run (then there is nothing to decide)."""
+    if holder is not None:
+        return R.Gate(
+            holder.tags.get(R.TAG_GATE, R.ACCEPTED),
+            f"version {holder.version} is already the {settings.alias}; nothing to decide",
+        )
+    models, best = found.report["models"], found.report["best_baseline"]
+    return R.decide(
+        settings.metric,
+        models[R.MODEL].get(settings.metric),
+        (best, models[best].get(settings.metric)),
+        champion,
+        settings.force,
+    )
+
+
 def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     artifacts = Artifacts(Paths.of(cfg))
     settings = R.RegisterSettings.from_config(group(cfg, "register"))
@@ -53,21 +73,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
                     test["test"], missed, name, str(current.version), metric, evaluate.ece_bins
                 )
 
-    models = found.report["models"]
-    best = found.report["best_baseline"]
-    if already:
-        gate = R.Gate(
-            current.tags.get(R.TAG_GATE, R.ACCEPTED),
-            f"version {current.version} is already the {settings.alias}; nothing to decide",
-        )
-    else:
-        gate = R.decide(
-            metric,
-            models[R.MODEL].get(metric),
-            (best, models[best].get(metric)),
-            champion,
-            settings.force,
-        )
+    gate = _gate(found, current if already else None, champion, settings)
     # the champion keeps the tags (and the decision) it was promoted with
     tags = (
         {}

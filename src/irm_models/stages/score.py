@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from irm_models import columns as C
-from irm_models.artifacts import Artifacts
+from irm_models.artifacts import Artifacts, Interim
 from irm_models.config import Paths, TrackingStore, group, path_of, snapshot, tracking_store
 from irm_models.data.contract import DataSpec
 from irm_models.data.ingest import normalise_requests
@@ -60,6 +60,21 @@ def load_model(
             ranker, spec.single, spec.numeric, settings.reasons, attributes=spec.attribute_slices
         )
     return Model(ranker, ref.name, ref.version, explainer)
+
+
+def file_requests(cfg: DictConfig, data: DataSpec, interim: Interim) -> tuple[pd.DataFrame, int]:
+    """The requests of ``score.requests`` (read as ``data.format`` and mapped by
+    ``data.columns``) of customers who may be scored, and how many were dropped for consent."""
+    files = SourceFiles(
+        dataset="requests",
+        format=str(cfg.data.format),
+        csv_sep=cfg.data.csv_sep,
+        csv_encoding=str(cfg.data.csv_encoding or "utf-8"),
+    )
+    raw, source = files.read_file(path_of(cfg, "score.requests"), "score.requests")
+    requests = normalise_requests(raw, data, source, reserved=(*SCORE_COLUMNS, GRID_ID))
+    listed = interim.listed() if data.consent_required else None
+    return consent_filter(requests, interim.not_consenting(), listed)
 
 
 def grid_requests(
@@ -107,18 +122,8 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     steps["model"] = time.perf_counter() - mark
 
     if settings.requests is not None:
-        path = path_of(cfg, "score.requests")
-        files = SourceFiles(
-            dataset="requests",
-            format=str(cfg.data.format),
-            csv_sep=cfg.data.csv_sep,
-            csv_encoding=str(cfg.data.csv_encoding or "utf-8"),
-        )
-        raw, read_from = files.read_file(path, "score.requests")
-        requests = normalise_requests(raw, data, read_from, reserved=(*SCORE_COLUMNS, GRID_ID))
-        listed = interim.listed() if data.consent_required else None
-        requests, dropped = consent_filter(requests, interim.not_consenting(), listed)
-        source = str(path)
+        requests, dropped = file_requests(cfg, data, interim)
+        source = str(path_of(cfg, "score.requests"))
     else:
         requests, source = grid_requests(
             settings, spec, history, date, interim.not_consenting(), console
@@ -130,23 +135,19 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     mark = time.perf_counter()
     population = Population.of(history, spec, date, interim.customers)
     steps["population"] = time.perf_counter() - mark
-    with artifacts.writing_scores(date) as out, progress(console) as bar:
-        n_customers = requests[C.CUSTOMER_ID].nunique()
-        task = bar.add_task("scoring customers", total=n_customers)
-        rows = confident = 0
-        for hist, chunk in customer_chunks(history, requests, settings.chunk_customers):
-            try:
-                scored = score_chunk(
-                    hist, chunk, model, population, spec, interim.items, settings.k, steps
-                )
-            except InputError as exc:
-                raise InputError(f"model {model.name} version {model.version}: {exc}") from None
-            mark = time.perf_counter()
-            out.write(scored)
-            steps["write"] = steps.get("write", 0.0) + time.perf_counter() - mark
-            rows += len(scored)
-            confident += int(scored["confident"].sum())
-            bar.advance(task, chunk[C.CUSTOMER_ID].nunique())
+    rows, confident = _write_scores(
+        artifacts,
+        date,
+        history,
+        requests,
+        model,
+        population,
+        spec,
+        interim,
+        settings,
+        steps,
+        console,
+    )
     seconds = time.perf_counter() - started
     report = ScoreReport(
         date=date.date().isoformat(),
@@ -178,6 +179,40 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         )
     )
     return report.to_dict()
+
+
+def _write_scores(
+    artifacts: Artifacts,
+    date: pd.Timestamp,
+    history: pd.DataFrame,
+    requests: pd.DataFrame,
+    model: Model,
+    population: Population,
+    spec: FeatureSpec,
+    interim: Interim,
+    settings: ScoreSettings,
+    steps: dict[str, float],
+    console: Console,
+) -> tuple[int, int]:
+    """Score chunk by chunk of customers into the date's partition; (rows, confident rows)."""
+    with artifacts.writing_scores(date) as out, progress(console) as bar:
+        n_customers = requests[C.CUSTOMER_ID].nunique()
+        task = bar.add_task("scoring customers", total=n_customers)
+        rows = confident = 0
+        for hist, chunk in customer_chunks(history, requests, settings.chunk_customers):
+            try:
+                scored = score_chunk(
+                    hist, chunk, model, population, spec, interim.items, settings.k, steps
+                )
+            except InputError as exc:
+                raise InputError(f"model {model.name} version {model.version}: {exc}") from None
+            mark = time.perf_counter()
+            out.write(scored)
+            steps["write"] = steps.get("write", 0.0) + time.perf_counter() - mark
+            rows += len(scored)
+            confident += int(scored["confident"].sum())
+            bar.advance(task, chunk[C.CUSTOMER_ID].nunique())
+    return rows, confident
 
 
 def _log(tracking: TrackingStore, config: dict[str, Any], report: ScoreReport) -> None:
