@@ -29,19 +29,22 @@ def raw_predict(root: Path, env: dict) -> dict:
     import pandas as pd
 
     from irm_models import columns as C
-    from irm_models.config import compose
+    from irm_models.artifacts import Artifacts
+    from irm_models.config import Paths, compose, group, tracking_store
+    from irm_models.data.contract import DataSpec
     from irm_models.features import FeatureSpec, Population, build_features
-    from irm_models.registry import load_ranker, resolve_model, store
+    from irm_models.registry import DEFAULT_NAME, load_ranker, resolve_model, store
     from irm_models.scoring import ScoreSettings, context_grid, feature_requests, score_date
 
     os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
     cfg = compose([f"paths.root={root}"])
-    spec = FeatureSpec.from_config(cfg)
-    settings = ScoreSettings.from_config(cfg.score)
-    with store(cfg):
-        ranker = load_ranker(resolve_model(cfg).uri)
-    history = pd.read_parquet(root / "data/interim/visits.parquet")
-    items = pd.read_parquet(root / "data/interim/items.parquet")
+    spec = FeatureSpec.of(DataSpec.from_config(group(cfg, "data")), group(cfg, "features"))
+    settings = ScoreSettings.from_config(group(cfg, "score"))
+    tracking = tracking_store(cfg)
+    with store(tracking):
+        ranker = load_ranker(resolve_model(tracking, DEFAULT_NAME, "champion").uri)
+    interim = Artifacts(Paths.of(cfg)).read_interim()
+    history, items = interim.visits, interim.items
     date = score_date(None, history)
     customers = sorted(history[C.CUSTOMER_ID].unique())[:RAW_CUSTOMERS]
     requests = context_grid(customers, settings.grid, date)

@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from rich.console import Console
 
-    from irm_models.config import compose, load_params, select
+    from irm_models.config import compose, load_params
 
     console = Console(highlight=False)
     try:
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if want_help:
             print(_stage_help(stage, cfg))
             return 0
-        stage.entry()(select(cfg, stage.keys), console)
+        stage.run(cfg, console)
     except IrmError as exc:
         print(f"irm {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -30,7 +30,7 @@ from irm_models.errors import ConfigError
 
 METHODS = ("path", "shap")
 SEP = "_x_"  # joins the columns of a joint slice in feature names (features.slice_name)
-BIN = "_bin"  # a numeric context column sliced into bands (features._bin)
+BIN = "_bin"  # a numeric context column sliced into bands (features.spec.bin_column)
 
 _PHRASES: dict[str, Mapping[str, str]] = {
     C.COMPANION: {

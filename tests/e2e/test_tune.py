@@ -217,11 +217,11 @@ def test_validation_metric_is_the_one_irm_train_computes(tiny_features):
     settings = EvalSettings(bootstrap=10)
     popularity = baseline_probability("popularity", valid, settings.baseline_context)
     scored = {"lightgbm": ranker.predict(valid), "popularity": (popularity, popularity)}
-    report = compare_models(
+    models = compare_models(
         scored, scored, valid, valid, missed, missed, settings, ["popularity"]
-    ).report
+    ).models
     for metric, value in ours.items():
-        assert value == pytest.approx(report["models"]["lightgbm"][metric], rel=1e-12), metric
+        assert value == pytest.approx(models["lightgbm"][metric], rel=1e-12), metric
     assert valid[C.LABEL].sum() > 0
 
 

@@ -1,4 +1,5 @@
-"""Pipeline stages. Each module exposes ``main(cfg, console) -> dict``: it turns the config into
+"""Pipeline stages. Each module exposes ``main(cfg, console, logged) -> dict`` (``logged``: the whole
+composed config, which the stage's MLflow run logs as its params): it turns the config into
 typed settings, reads its inputs from the artifacts catalogue, calls pure library functions,
 writes its outputs (atomically) and tracks the run. The CLI, `irm run` and DVC call them, each
 with only the config keys it declares. A stage never imports another stage."""
@@ -8,7 +9,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+    from rich.console import Console
 
 # The keys of ``data`` that describe the dataset's contract (what DataSpec reads): the stages that
 # build features from the interim tables read these, never the source files' paths or format.
@@ -26,18 +31,6 @@ DATA_SPEC = tuple(
         "consent_required",
     )
 )
-# What training reads of ``model`` (model.name and model.registry_name are the register's).
-MODEL_TRAINING = tuple(
-    f"model.{k}"
-    for k in (
-        "objective",
-        "num_boost_round",
-        "early_stopping_rounds",
-        "calibration",
-        "normalise",
-        "params",
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -52,6 +45,13 @@ class Stage:
 
     def entry(self) -> Callable[..., dict[str, Any]]:
         return importlib.import_module(self.module).main
+
+    def run(self, cfg: DictConfig, console: Console) -> dict[str, Any]:
+        """Run the stage with only its keys; its MLflow run (if any) logs the whole composed
+        config, so runs stay comparable on every setting (which café, which split)."""
+        from irm_models.config import select, snapshot
+
+        return self.entry()(select(cfg, self.keys), console, snapshot(cfg))
 
 
 STAGES: dict[str, Stage] = {
@@ -79,7 +79,9 @@ STAGES: dict[str, Stage] = {
             "train",
             "fit the LightGBM ranker, compare it with the baselines, log it to MLflow",
             "irm_models.stages.train",
-            ("seed", "data.oracle", *MODEL_TRAINING, "evaluate", "mlflow", "paths"),
+            # the whole model group (not only what training reads) so a misspelt model key is
+            # refused here rather than silently dropped
+            ("seed", "data.oracle", "model", "evaluate", "mlflow", "paths"),
         ),
         Stage(
             "register",

@@ -9,6 +9,7 @@ candidate recall).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -25,7 +26,7 @@ from irm_models.reporting import progress, summary_table
 from irm_models.splits import SplitSettings, Window, windows
 
 
-def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     artifacts = Artifacts(Paths.of(cfg))
     spec = FeatureSpec.of(DataSpec.from_config(group(cfg, "data")), group(cfg, "features"))
     split = SplitSettings.from_config(group(cfg, "split"))

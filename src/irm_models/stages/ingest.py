@@ -4,6 +4,7 @@ tables (visits, and customers and items when given) and ``reports/ingest.json``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig
@@ -66,7 +67,7 @@ def completejourney_ingest(
     return result, IngestReport(names, files.dataset, result.report, shaped.report)
 
 
-def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     artifacts = Artifacts(Paths.of(cfg))
     spec = DataSpec.from_config(group(cfg, "data"))
     files = SourceFiles.from_config(group(cfg, "data"))

@@ -10,6 +10,7 @@ not an error: the stage says so and exits 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from irm_models import registry as R
 from irm_models.artifacts import Artifacts
-from irm_models.config import Paths, group, snapshot, tracking_store
+from irm_models.config import Paths, group, tracking_store
 from irm_models.errors import InputError
 from irm_models.evaluation import EvalSettings
 from irm_models.features import missed_orders
@@ -44,7 +45,7 @@ def _gate(
     )
 
 
-def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     artifacts = Artifacts(Paths.of(cfg))
     settings = R.RegisterSettings.from_config(group(cfg, "register"))
     evaluate = EvalSettings.from_config(group(cfg, "evaluate"))
@@ -82,7 +83,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     )
 
     run_tags = {"registered_model": name, "train_run_id": found.run_id}
-    with stage_run(tracking, "register", snapshot(cfg), run_tags) as mlflow:
+    with stage_run(tracking, "register", logged, run_tags) as mlflow:
         client = mlflow.MlflowClient()
         version, new = R.register_version(client, mlflow, name, found, tags)
         if gate.promote and not already:

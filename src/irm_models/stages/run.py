@@ -4,6 +4,7 @@ scores with the champion."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig
@@ -18,10 +19,10 @@ def chain(cfg: DictConfig) -> list[str]:
     return [*steps, "ingest", "features", "train", "register", "score"]
 
 
-def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name in chain(cfg):
         console.rule(f"irm {name}")
         stage = STAGES[name]
-        results[name] = stage.entry()(select(cfg, stage.keys), console)
+        results[name] = stage.entry()(select(cfg, stage.keys), console, logged)
     return results

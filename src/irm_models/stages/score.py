@@ -11,6 +11,8 @@ leaves the previous output for that date untouched and a re-run replaces it. Als
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from rich.console import Console
 
 from irm_models import columns as C
 from irm_models.artifacts import Artifacts, Interim
-from irm_models.config import Paths, TrackingStore, group, path_of, snapshot, tracking_store
+from irm_models.config import Paths, TrackingStore, group, path_of, tracking_store
 from irm_models.data.contract import DataSpec
 from irm_models.data.ingest import normalise_requests
 from irm_models.data.sources import SourceFiles
@@ -62,7 +64,9 @@ def load_model(
     return Model(ranker, ref.name, ref.version, explainer)
 
 
-def file_requests(cfg: DictConfig, data: DataSpec, interim: Interim) -> tuple[pd.DataFrame, int]:
+def file_requests(
+    path: Path, cfg: DictConfig, data: DataSpec, interim: Interim
+) -> tuple[pd.DataFrame, int]:
     """The requests of ``score.requests`` (read as ``data.format`` and mapped by
     ``data.columns``) of customers who may be scored, and how many were dropped for consent."""
     files = SourceFiles(
@@ -71,7 +75,7 @@ def file_requests(cfg: DictConfig, data: DataSpec, interim: Interim) -> tuple[pd
         csv_sep=cfg.data.csv_sep,
         csv_encoding=str(cfg.data.csv_encoding or "utf-8"),
     )
-    raw, source = files.read_file(path_of(cfg, "score.requests"), "score.requests")
+    raw, source = files.read_file(path, "score.requests")
     requests = normalise_requests(raw, data, source, reserved=(*SCORE_COLUMNS, GRID_ID))
     listed = interim.listed() if data.consent_required else None
     return consent_filter(requests, interim.not_consenting(), listed)
@@ -102,7 +106,7 @@ def grid_requests(
     return context_grid(customers, grid, date), source
 
 
-def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     artifacts = Artifacts(Paths.of(cfg))
     settings = ScoreSettings.from_config(group(cfg, "score"))
@@ -122,8 +126,9 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     steps["model"] = time.perf_counter() - mark
 
     if settings.requests is not None:
-        requests, dropped = file_requests(cfg, data, interim)
-        source = str(path_of(cfg, "score.requests"))
+        path = path_of(cfg, "score.requests")
+        requests, dropped = file_requests(path, cfg, data, interim)
+        source = str(path)
     else:
         requests, source = grid_requests(
             settings, spec, history, date, interim.not_consenting(), console
@@ -163,7 +168,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
         output=str(artifacts.scores_partition(date)),
     )
     artifacts.write_report("score", report)
-    _log(tracking, snapshot(cfg), report)
+    _log(tracking, logged, report)
     console.print(
         summary_table(
             f"scores for {report.date} (model {model.name} version {model.version})",

@@ -9,6 +9,7 @@ config, the metrics, plots, feature importance and the model.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from rich.console import Console
 from irm_models import columns as C
 from irm_models import plots
 from irm_models.artifacts import PAIR_TABLES, Artifacts
-from irm_models.config import Paths, group, path_of, snapshot, tracking_store
+from irm_models.config import Paths, group, path_of, tracking_store
 from irm_models.evaluation import Comparison, EvalSettings, MetricsReport, compare_models, score_all
 from irm_models.features import candidate_recall, missed_orders
 from irm_models.models import MODEL
@@ -28,7 +29,7 @@ from irm_models.reporting import lift_text, metrics_table, print_wide
 from irm_models.tracking import stage_run
 
 
-def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     artifacts = Artifacts(Paths.of(cfg))
     settings = RankerSettings.from_config(group(cfg, "model"))
     evaluate = EvalSettings.from_config(group(cfg, "evaluate"))
@@ -40,7 +41,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     data = artifacts.read_pairs(("valid",), require=PAIR_TABLES)
     train = artifacts.read_training_set()
 
-    with stage_run(tracking_store(cfg), "train", snapshot(cfg)) as mlflow:
+    with stage_run(tracking_store(cfg), "train", logged) as mlflow:
         with console.status(f"training LightGBM on {len(train.label):,} pairs"):
             ranker = train_ranker(train, data["valid"], settings, seed)
         del train

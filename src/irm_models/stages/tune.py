@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,9 @@ from irm_models.config import (
     group,
     path_of,
     project_root,
-    snapshot,
     tracking_store,
 )
-from irm_models.errors import ConfigError, InputError
+from irm_models.errors import InputError
 from irm_models.evaluation import EvalSettings
 from irm_models.features import missed_orders
 from irm_models.io import atomic_file
@@ -56,21 +56,18 @@ def storage_url(artifacts: Artifacts, settings: tuning.TuneSettings) -> str:
 def output_path(settings: tuning.TuneSettings, root: Path) -> Path:
     """Where the best trial's model config goes: ``tune.output``, else the config folder's
     ``experiment/tuned.yaml`` (so ``irm train experiment=tuned`` finds it). An isolated run
-    (``paths.root`` outside the project) never writes into the checkout's own conf/: it must be
-    told where (``tune.output``), or use a config folder of its own (``IRM_CONFIG_DIR``)."""
+    (``paths.root`` outside the project) never writes into the checkout's own conf/: its default
+    is ``<paths.root>/tuned.yaml`` (copy it into ``conf/experiment/`` to use it), unless it has a
+    config folder of its own (``IRM_CONFIG_DIR``)."""
     if settings.output:
         return Path(str(settings.output)).expanduser().resolve()
     conf = config_dir()
     if conf == project_root() / "conf" and root != project_root():
-        raise ConfigError(
-            f"irm tune with paths.root={root} is an isolated run and would write the checkout's "
-            f"{conf / 'experiment' / 'tuned.yaml'}; set tune.output (e.g. "
-            f"tune.output={root / 'tuned.yaml'}), or point IRM_CONFIG_DIR at a copy of conf/"
-        )
+        return root / "tuned.yaml"
     return conf / "experiment" / "tuned.yaml"
 
 
-def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
+def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     import optuna
 
     artifacts = Artifacts(Paths.of(cfg))
@@ -108,7 +105,7 @@ def main(cfg: DictConfig, console: Console) -> dict[str, Any]:
     )
 
     tags = {"study": settings.study_name}
-    with stage_run(tracking_store(cfg), "tune", snapshot(cfg), tags=tags) as mlflow:
+    with stage_run(tracking_store(cfg), "tune", logged, tags=tags) as mlflow:
         parent = mlflow.active_run().info
         log_trial = trial_logger(mlflow, parent.experiment_id, settings, console)
         started = time.perf_counter()
