@@ -66,3 +66,52 @@ def test_experiment_overrides_generate():
 def test_bad_overrides_raise_config_error(override):
     with pytest.raises(ConfigError, match="invalid configuration or override"):
         compose([override])
+
+
+def test_paths_are_typed_and_absolute(tmp_path):
+    from irm_models.config import Paths
+
+    paths = Paths.of(compose([f"paths.root={tmp_path}"]))
+    assert paths.root == tmp_path and paths.features_dir == tmp_path / "data" / "features"
+    assert all(p.is_absolute() for p in vars(paths).values())
+
+
+def test_tracking_store_environment_then_config_then_the_root(tmp_path, monkeypatch):
+    from irm_models.config import tracking_store
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    local = tracking_store(compose([f"paths.root={tmp_path}"]))
+    assert local.uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert local.local_file == tmp_path / "mlflow.db"
+    assert local.artifact_location == (tmp_path / "mlartifacts").as_uri()
+    server = tracking_store(compose(["mlflow.tracking_uri=http://mlflow:5000"]))
+    assert server.uri == "http://mlflow:5000"
+    assert server.local_file is None and server.artifact_location is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team:5000")
+    assert tracking_store(compose(["mlflow.tracking_uri=http://mlflow:5000"])).uri == (
+        "http://team:5000"
+    )
+
+
+def test_a_stage_is_handed_only_its_keys():
+    from omegaconf.errors import ConfigAttributeError
+
+    from irm_models.config import select
+    from irm_models.stages import STAGES
+
+    cfg = select(compose([]), STAGES["register"].keys)
+    assert set(cfg) == {"register", "model", "evaluate", "mlflow", "paths"}
+    assert set(cfg.model) == {"registry_name"} and set(cfg.evaluate) == {"ece_bins"}
+    with pytest.raises(ConfigAttributeError):
+        _ = cfg.model.params  # not declared by register: not there to read
+
+
+@pytest.mark.parametrize("name", ["generate", "ingest", "features", "train", "register", "score"])
+def test_every_declared_key_exists_in_the_config(name):
+    from omegaconf import OmegaConf
+
+    from irm_models.stages import STAGES
+
+    cfg = compose([])
+    missing = [k for k in STAGES[name].keys if OmegaConf.select(cfg, k, default="∅") == "∅"]
+    assert not missing, f"stage {name} declares keys the config does not have: {missing}"
