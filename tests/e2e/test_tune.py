@@ -187,6 +187,18 @@ def test_the_test_window_is_not_read_while_tuning(tiny_features, tmp_path, irm):
     assert result.code == 2 and "test.parquet" in result.err
 
 
+def test_an_isolated_run_writes_its_tuned_config_under_its_root(tiny_features, tmp_path, irm):
+    """paths.root elsewhere: the checkout's own conf/experiment/tuned.yaml is never rewritten."""
+    checkout = config_dir() / "experiment" / "tuned.yaml"
+    before = checkout.read_bytes()
+    root = _root_with_features(tiny_features, tmp_path / "root")
+    result = irm("tune", f"paths.root={root}", "tune.n_trials=1", "tune.compare=false", *QUICK)
+    assert result.code == 0, result.err
+    assert (root / "tuned.yaml").read_text().startswith("# @package _global_\n")
+    assert checkout.read_bytes() == before
+    assert f"copy it into {config_dir() / 'experiment'}" in " ".join(result.out.split())
+
+
 def test_a_malformed_entry_on_the_command_line_exits_2_naming_it(tmp_path, irm):
     result = irm("tune", f"paths.root={tmp_path}", "tune.space.num_leaves.kind=integer")
     assert result.code == 2
