@@ -38,7 +38,7 @@ def _quadratic(dims):
 
 
 def _study_params(storage: str, seed: int, n: int) -> list[dict]:
-    from irm_models.stages.tune import open_study
+    from irm_models.tuning.storage import open_study
 
     space, model = _space()
     settings = tuning.TuneSettings(seed=seed, startup_trials=3)
