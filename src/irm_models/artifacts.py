@@ -36,7 +36,6 @@ from irm_models.io import atomic_dir, atomic_file, write_json
 
 if TYPE_CHECKING:
     from irm_models.config import Paths
-    from irm_models.models.ranker import TrainingSet
 
 SPLITS = ("train", "valid", "test")  # labelled pair tables; training windows stacked in order
 ORDERED = ("valid_orders", "test_orders")  # every ordered line of a window (request_id, item)
@@ -157,13 +156,6 @@ class Artifacts:
                 f"{self.paths.features_dir}: missing {', '.join(missing)}; run `irm features` "
                 "(or `irm run`) first"
             )
-
-    def read_training_set(self) -> TrainingSet:
-        """The training pairs, read in row batches straight into the model matrix."""
-        from irm_models.models.ranker import TrainingSet
-
-        self.require_pairs(("train",))
-        return TrainingSet.read(self.pairs_file("train"))
 
     @contextlib.contextmanager
     def writing_features(self) -> Iterator[FeatureWriter]:

@@ -11,12 +11,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.table import Table
 
 from irm_models import columns as C
 from irm_models.config import typed
 from irm_models.data.contract import recorded
 from irm_models.errors import ConfigError
-from irm_models.metrics import bootstrap_lift, handover_threshold, per_request, summarize
+from irm_models.metrics import (
+    CUTS,
+    METRICS,
+    bootstrap_lift,
+    handover_threshold,
+    per_request,
+    summarize,
+)
 from irm_models.models import MODEL
 from irm_models.models.baselines import BASELINES, baseline_probability, oracle_probability
 
@@ -189,3 +197,26 @@ def compare_models(
         thresholds=thresholds,
         requests=req_test,
     )
+
+
+# short column headers of the metrics table (it is wide)
+HEADERS = {
+    "handover_rate": "hand-over",
+    "handover_precision": "h-o prec",
+    "log_loss": "logloss",
+    **{f"{m}@{k}": f"{m[:4]}@{k}" for m in ("recall", "precision") for k in CUTS},
+}
+
+
+def metrics_table(n_test_visits: int, models: Mapping[str, Mapping[str, Any]], best: str) -> Table:
+    """Every model's test metrics, one row each, for the terminal; the best baseline is starred."""
+    table = Table(
+        title=f"test window: {n_test_visits:,} visits (* best baseline)", title_justify="left"
+    )
+    table.add_column("model", style="bold", no_wrap=True)
+    for m in METRICS:
+        table.add_column(HEADERS.get(m, m), justify="right", no_wrap=True)
+    for name, values in models.items():
+        cells = ["–" if values[m] is None else f"{values[m]:.3f}" for m in METRICS]
+        table.add_row(f"{name} *" if name == best else name, *cells)
+    return table

@@ -9,16 +9,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from irm_models.metrics import CUTS, METRICS
-
-# short column headers of the metrics table (it is wide)
-HEADERS = {
-    "handover_rate": "hand-over",
-    "handover_precision": "h-o prec",
-    "log_loss": "logloss",
-    **{f"{m}@{k}": f"{m[:4]}@{k}" for m in ("recall", "precision") for k in CUTS},
-}
-
 
 def progress(console: Console) -> Progress:
     return Progress(
@@ -37,20 +27,6 @@ def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
     table.add_column()
     for key, value in rows.items():
         table.add_row(key, str(value))
-    return table
-
-
-def metrics_table(n_test_visits: int, models: Mapping[str, Mapping[str, Any]], best: str) -> Table:
-    """Every model's test metrics, one row each; the best baseline is starred."""
-    table = Table(
-        title=f"test window: {n_test_visits:,} visits (* best baseline)", title_justify="left"
-    )
-    table.add_column("model", style="bold", no_wrap=True)
-    for m in METRICS:
-        table.add_column(HEADERS.get(m, m), justify="right", no_wrap=True)
-    for name, values in models.items():
-        cells = ["–" if values[m] is None else f"{values[m]:.3f}" for m in METRICS]
-        table.add_row(f"{name} *" if name == best else name, *cells)
     return table
 
 

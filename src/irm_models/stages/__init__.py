@@ -1,5 +1,5 @@
-"""Pipeline stages. Each module exposes ``main(cfg, console, logged) -> dict`` (``logged``: the whole
-composed config, which the stage's MLflow run logs as its params): it turns the config into
+"""Pipeline stages. Each module exposes ``main(cfg, console, logged) -> dict`` (``logged``: the
+whole composed config, which the stage's MLflow run logs as its params): it turns the config into
 typed settings, reads its inputs from the artifacts catalogue, calls pure library functions,
 writes its outputs (atomically) and tracks the run. The CLI, `irm run` and DVC call them, each
 with only the config keys it declares. A stage never imports another stage."""

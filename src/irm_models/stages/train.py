@@ -20,12 +20,19 @@ from irm_models import columns as C
 from irm_models import plots
 from irm_models.artifacts import PAIR_TABLES, Artifacts
 from irm_models.config import Paths, group, path_of, tracking_store
-from irm_models.evaluation import Comparison, EvalSettings, MetricsReport, compare_models, score_all
+from irm_models.evaluation import (
+    Comparison,
+    EvalSettings,
+    MetricsReport,
+    compare_models,
+    metrics_table,
+    score_all,
+)
 from irm_models.features import candidate_recall, missed_orders
 from irm_models.models import MODEL
 from irm_models.models.baselines import BASELINES
-from irm_models.models.ranker import RankerSettings, importance, train_ranker
-from irm_models.reporting import lift_text, metrics_table, print_wide
+from irm_models.models.ranker import RankerSettings, TrainingSet, importance, train_ranker
+from irm_models.reporting import lift_text, print_wide
 from irm_models.tracking import stage_run
 
 
@@ -39,7 +46,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     # the training pairs are the largest table: read straight into the model matrix, and the test
     # window read only once they are freed
     data = artifacts.read_pairs(("valid",), require=PAIR_TABLES)
-    train = artifacts.read_training_set()
+    train = TrainingSet.read(artifacts.pairs_file("train"))
 
     with stage_run(tracking_store(cfg), "train", logged) as mlflow:
         with console.status(f"training LightGBM on {len(train.label):,} pairs"):

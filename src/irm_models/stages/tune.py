@@ -37,10 +37,10 @@ from irm_models.config import (
     tracking_store,
 )
 from irm_models.errors import InputError
-from irm_models.evaluation import EvalSettings
+from irm_models.evaluation import EvalSettings, metrics_table
 from irm_models.features import missed_orders
 from irm_models.io import atomic_file
-from irm_models.reporting import metrics_table, print_wide
+from irm_models.reporting import print_wide
 from irm_models.tracking import stage_run
 from irm_models.tuning.compare import compare_on_test
 from irm_models.tuning.storage import open_study
