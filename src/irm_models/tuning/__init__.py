@@ -29,6 +29,7 @@ from irm_models.tuning.space import (
     parse_dimension,
     parse_space,
     ranker_settings,
+    tuned_experiment,
 )
 from irm_models.tuning.study import (
     DIRECTIONS,
@@ -39,7 +40,6 @@ from irm_models.tuning.study import (
     make_objective,
     sampler_seed,
     tune_settings,
-    tuned_experiment,
     validation_metrics,
 )
 

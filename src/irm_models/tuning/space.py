@@ -1,5 +1,6 @@
 """The search space of ``irm tune``: its entries (``tune.space``), validated against the model
-config, and a model config with a trial's values applied.
+config, a model config with a trial's values applied, and the tuned model config written as a
+Hydra experiment file.
 
 Each entry names a key of the model config (``model.params.learning_rate``, ``model.objective``),
 its kind and its range, and is validated here with an error naming the entry.
@@ -178,8 +179,17 @@ def apply(model: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, An
 
 
 def ranker_settings(model: Mapping[str, Any]) -> Any:
-    from omegaconf import OmegaConf
-
+    """The ranker's settings from a model config (plain values)."""
     from irm_models.models.ranker import RankerSettings
 
-    return RankerSettings.from_config(OmegaConf.create(dict(model)))
+    return RankerSettings.from_config(model)
+
+
+def tuned_experiment(model: Mapping[str, Any], header: Sequence[str]) -> str:
+    """The text of a Hydra experiment file that sets the whole model config (``# @package
+    _global_``), so ``irm train experiment=<it>`` trains exactly the given model."""
+    from omegaconf import OmegaConf
+
+    lines = ["# @package _global_", *(f"# {h}" for h in header)]
+    body = OmegaConf.to_yaml(OmegaConf.create({"model": dict(model)}))
+    return "\n".join(lines) + "\n" + body

@@ -68,15 +68,12 @@ class TuneSettings:
 
 
 def tune_settings(
-    tune: Any, model: Mapping[str, Any]
+    tune: Mapping[str, Any], model: Mapping[str, Any]
 ) -> tuple[TuneSettings, PrunerSettings, tuple[Dimension, ...]]:
-    """Parse and validate ``tune`` (a DictConfig or mapping) against the model config."""
-    from omegaconf import DictConfig, OmegaConf
-
+    """Parse and validate ``tune`` (the ``tune`` group as plain values) against the model config."""
     from irm_models.config import typed
 
-    values = OmegaConf.to_container(tune, resolve=True) if isinstance(tune, DictConfig) else tune
-    values = dict(values)
+    values = dict(tune)
     space = values.pop("space", None) or {}
     pruner = values.pop("pruner", None) or {}
     if not isinstance(pruner, Mapping):
@@ -140,13 +137,3 @@ def make_objective(
         return metrics[settings.metric]
 
     return objective
-
-
-def tuned_experiment(model: Mapping[str, Any], header: Sequence[str]) -> str:
-    """The text of a Hydra experiment file that sets the whole model config (``# @package
-    _global_``), so ``irm train experiment=<it>`` trains exactly the given model."""
-    from omegaconf import OmegaConf
-
-    lines = ["# @package _global_", *(f"# {h}" for h in header)]
-    body = OmegaConf.to_yaml(OmegaConf.create({"model": dict(model)}))
-    return "\n".join(lines) + "\n" + body
