@@ -26,7 +26,6 @@ RAW_CUSTOMERS = 2000  # customers whose grid pairs are predicted raw
 
 def raw_predict(root: Path, env: dict) -> dict:
     """Pairs/s of Booster.predict alone on the grid pairs of the first RAW_CUSTOMERS customers."""
-    import pandas as pd
 
     from irm_models import columns as C
     from irm_models.artifacts import Artifacts

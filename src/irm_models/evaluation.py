@@ -17,6 +17,7 @@ from irm_models import columns as C
 from irm_models.config import typed
 from irm_models.data.contract import recorded
 from irm_models.errors import ConfigError
+from irm_models.features import missed_orders
 from irm_models.metrics import (
     CUTS,
     METRICS,
@@ -196,6 +197,31 @@ def compare_models(
         by_context=_clean(by_context),
         thresholds=thresholds,
         requests=req_test,
+    )
+
+
+def compare_windows(
+    scored: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
+    pairs: Mapping[str, pd.DataFrame],
+    settings: EvalSettings,
+    model: str = MODEL,
+    seed: int = 0,
+) -> Comparison:
+    """:func:`compare_models` on the ``valid`` and ``test`` pair tables of `irm features` (and
+    their ordered lines, for the ordered items no candidate covers); ``scored`` maps each split to
+    (probability, ranking score) per model."""
+    missed = {s: missed_orders(pairs[s], pairs[f"{s}_orders"]) for s in ("valid", "test")}
+    return compare_models(
+        scored["valid"],
+        scored["test"],
+        pairs["valid"],
+        pairs["test"],
+        missed["valid"],
+        missed["test"],
+        settings,
+        BASELINES,
+        model,
+        seed,
     )
 
 

@@ -24,13 +24,12 @@ from irm_models.evaluation import (
     Comparison,
     EvalSettings,
     MetricsReport,
-    compare_models,
+    compare_windows,
     metrics_table,
     score_all,
 )
-from irm_models.features import candidate_recall, missed_orders
+from irm_models.features import candidate_recall
 from irm_models.models import MODEL
-from irm_models.models.baselines import BASELINES
 from irm_models.models.ranker import RankerSettings, TrainingSet, importance, train_ranker
 from irm_models.reporting import lift_text, print_wide
 from irm_models.tracking import stage_run
@@ -53,18 +52,8 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             ranker = train_ranker(train, data["valid"], settings, seed)
         del train
         data.update(artifacts.read_pairs(("test", "valid_orders", "test_orders")))
-        comparison = compare_models(
-            score_all(ranker, data["valid"], evaluate, oracle),
-            score_all(ranker, data["test"], evaluate, oracle),
-            data["valid"],
-            data["test"],
-            missed_orders(data["valid"], data["valid_orders"]),
-            missed_orders(data["test"], data["test_orders"]),
-            evaluate,
-            BASELINES,
-            MODEL,
-            seed,
-        )
+        scored = {s: score_all(ranker, data[s], evaluate, oracle) for s in ("valid", "test")}
+        comparison = compare_windows(scored, data, evaluate, MODEL, seed)
         report = MetricsReport(
             window=_windows(features_report),
             comparison=comparison,

@@ -7,10 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from irm_models.evaluation import EvalSettings, compare_models, score_all
-from irm_models.features import missed_orders
+from irm_models.evaluation import EvalSettings, compare_windows, score_all
 from irm_models.models import MODEL
-from irm_models.models.baselines import BASELINES
 from irm_models.models.ranker import train_ranker
 from irm_models.tuning.space import ranker_settings
 
@@ -39,18 +37,7 @@ def compare_on_test(
             "default": base.pop(MODEL),
             **base,
         }
-    comparison = compare_models(
-        scored["valid"],
-        scored["test"],
-        data["valid"],
-        data["test"],
-        missed_orders(data["valid"], data["valid_orders"]),
-        missed_orders(data["test"], data["test_orders"]),
-        evaluate,
-        BASELINES,
-        "tuned",
-        seed,
-    )
+    comparison = compare_windows(scored, data, evaluate, "tuned", seed)
     best = comparison.best_baseline
     shown = ["tuned", "default", best]
     shown += ["oracle"] if "oracle" in comparison.models else []

@@ -94,12 +94,15 @@ def log_study(mlflow: Any, study: Any, best: Any, settings: TuneSettings, output
         from optuna.visualization import matplotlib as vis
 
         target = f"validation {settings.metric}"
-        ax = vis.plot_optimization_history(study, target_name=target)
-        ax.figure.set_size_inches(7, 4.5)
-        ax.figure.tight_layout()
-        ax.figure.savefig(folder / "optimization_history.png", dpi=110)
-        plt.close(ax.figure)
-        mlflow.log_artifact(str(folder / "optimization_history.png"), artifact_path="plots")
+
+        def save(ax: Any, name: str) -> None:
+            ax.figure.set_size_inches(7, 4.5)
+            ax.figure.tight_layout()
+            ax.figure.savefig(folder / name, dpi=110)
+            plt.close(ax.figure)
+            mlflow.log_artifact(str(folder / name), artifact_path="plots")
+
+        save(vis.plot_optimization_history(study, target_name=target), "optimization_history.png")
         try:
             importances = optuna.importance.get_param_importances(study)
         except (ValueError, RuntimeError):  # fewer than two completed trials, or nothing varied
@@ -107,12 +110,7 @@ def log_study(mlflow: Any, study: Any, best: Any, settings: TuneSettings, output
         (folder / "param_importances.json").write_text(json.dumps(importances, indent=2) + "\n")
         mlflow.log_artifact(str(folder / "param_importances.json"))
         if importances:
-            ax = vis.plot_param_importances(study, target_name=target)
-            ax.figure.set_size_inches(7, 4.5)
-            ax.figure.tight_layout()
-            ax.figure.savefig(folder / "param_importances.png", dpi=110)
-            plt.close(ax.figure)
-            mlflow.log_artifact(str(folder / "param_importances.png"), artifact_path="plots")
+            save(vis.plot_param_importances(study, target_name=target), "param_importances.png")
 
 
 def log_test(mlflow: Any, test: dict[str, Any]) -> None:
