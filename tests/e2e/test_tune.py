@@ -187,6 +187,7 @@ def test_the_test_window_is_not_read_while_tuning(tiny_features, tmp_path, irm):
     assert result.code == 2 and "test.parquet" in result.err
 
 
+@pytest.mark.filterwarnings("ignore:The number of trials is too small")  # one trial, on purpose
 def test_an_isolated_run_writes_its_tuned_config_under_its_root(tiny_features, tmp_path, irm):
     """paths.root elsewhere: the checkout's own conf/experiment/tuned.yaml is never rewritten."""
     checkout = config_dir() / "experiment" / "tuned.yaml"
