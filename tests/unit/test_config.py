@@ -115,3 +115,23 @@ def test_every_declared_key_exists_in_the_config(name):
     cfg = compose([])
     missing = [k for k in STAGES[name].keys if OmegaConf.select(cfg, k, default="∅") == "∅"]
     assert not missing, f"stage {name} declares keys the config does not have: {missing}"
+
+
+@pytest.mark.parametrize("data", ["cafe", "csv", "completejourney"])
+def test_the_contract_keys_a_stage_declares_are_all_the_data_spec_reads(data):
+    """features and score get only DATA_SPEC of ``data``: the DataSpec built from those keys must
+    be the one built from the whole group (a key DataSpec reads but a stage lacks would silently
+    take its default)."""
+    import pandas as pd
+
+    from irm_models.config import group, select
+    from irm_models.data.contract import DataSpec
+    from irm_models.stages import DATA_SPEC
+
+    # every setting off its default, so a key left out cannot pass by taking the default
+    off = ["data.as_of=2025-01-01", "data.dayfirst=true", "data.consent_required=true"]
+    cfg = compose([f"data={data}", "data.visits=v.csv", "data.timezone=Asia/Tokyo", *off])
+    now = pd.Timestamp("2026-01-01")
+    whole = DataSpec.from_config(group(cfg, "data"), now)
+    declared = DataSpec.from_config(group(select(cfg, DATA_SPEC), "data"), now)
+    assert declared == whole
