@@ -31,7 +31,7 @@ def irm(capsys):
     return run
 
 
-TINY_CAFE = ("generate.customers=120", "generate.days=60")
+TINY_CAFE = ("generate.customers=250", "generate.days=60")
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,12 @@ def request_context(pairs: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
     return out
 
 
+def request_customers(pairs: pd.DataFrame) -> np.ndarray:
+    """The customer of each request, in order of first appearance (the order of
+    :func:`~irm_models.metrics.per_request`'s rows)."""
+    return pairs.drop_duplicates(C.REQUEST_ID)[C.CUSTOMER_ID].to_numpy()
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe: NaN becomes null."""
     if isinstance(value, dict):
@@ -78,17 +84,22 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def baseline_scores(name: str, pairs: pd.DataFrame, settings: EvalSettings) -> np.ndarray:
+    """Baseline ``name``'s probability per pair, in the context of ``evaluate.baseline_context``
+    without the columns the data never records (every value unknown)."""
+    context = tuple(
+        c for c in settings.baseline_context if c not in pairs or recorded(pairs[c]).any()
+    )
+    return baseline_probability(name, pairs, context)
+
+
 def score_all(
     ranker: Any, pairs: pd.DataFrame, settings: EvalSettings, oracle: pd.DataFrame | None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(probability, ranking score) per pair for the model, every baseline and the oracle."""
     scored = {MODEL: ranker.predict(pairs)}
-    # context columns the data never records (every value unknown) are not part of it
-    context = tuple(
-        c for c in settings.baseline_context if c not in pairs or recorded(pairs[c]).any()
-    )
     for name in BASELINES:
-        p = baseline_probability(name, pairs, context)
+        p = baseline_scores(name, pairs, settings)
         scored[name] = (p, p)
     if oracle is not None:
         q = oracle_probability(pairs, oracle)
@@ -129,6 +140,7 @@ class MetricsReport:
                 "lift_hit@1": c.lifts[c.best_baseline],
                 "lift_hit@1_by_model": c.lifts,
                 "candidate_recall": self.candidate_recall,
+                "handover_thresholds": c.thresholds,
                 "by_context": c.by_context,
             }
         )

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from irm_models import columns as C
-from irm_models.errors import ConfigError
+from irm_models.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class SplitSettings:
     test: tuple[float, float]
     newcomer_share: float = 0.0
     refresh_days: float | None = None
+    min_requests: int = 0
+    min_customers: int = 0
 
     @classmethod
     def from_config(cls, split: Mapping[str, Any]) -> SplitSettings:
@@ -94,7 +96,13 @@ class SplitSettings:
             )
         if valid[1] > test[0] + 1e-9:
             raise ConfigError(f"split.valid {list(valid)} must end before split.test {list(test)}")
-        return cls(cutoffs, horizon, valid, test, newcomer_share, refresh)
+        least = {}
+        for key in ("min_requests", "min_customers"):
+            value = split.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"split.{key} must be a whole number >= 0 (got {value!r})")
+            least[key] = value
+        return cls(cutoffs, horizon, valid, test, newcomer_share, refresh, **least)
 
 
 def windows(split: SplitSettings, visits: pd.DataFrame) -> list[Window]:
@@ -126,3 +134,63 @@ def _refreshed(
     if edges[-1] < end:
         edges.append(end)
     return [Window(f"{name}_{i}", a, b) for i, (a, b) in enumerate(pairwise(edges), 1)]
+
+
+@dataclass(frozen=True)
+class WindowSize:
+    """How many requests (visits) and customers a window holds; ``valid`` and ``test`` are
+    counted whole, over all their history-refresh steps."""
+
+    name: str
+    cutoff: pd.Timestamp
+    end: pd.Timestamp
+    requests: int
+    customers: int
+
+
+def window_sizes(plan: list[Window], visits: pd.DataFrame) -> list[WindowSize]:
+    """The size of every training window and of the validation and test windows."""
+    first = visits.groupby(C.VISIT_ID, sort=False).agg(
+        start=(C.TS, "min"), customer=(C.CUSTOMER_ID, "first")
+    )
+    spans: dict[str, tuple[pd.Timestamp, pd.Timestamp]] = {}
+    for window in plan:
+        name = window.name if window.split == "train" else window.split
+        cutoff, end = spans.get(name, (window.cutoff, window.end))
+        spans[name] = (min(cutoff, window.cutoff), max(end, window.end))
+    out = []
+    for name, (cutoff, end) in spans.items():
+        inside = first[(first["start"] > cutoff) & (first["start"] <= end)]
+        out.append(WindowSize(name, cutoff, end, len(inside), int(inside["customer"].nunique())))
+    return out
+
+
+def check_sizes(split: SplitSettings, sizes: list[WindowSize], visits: pd.DataFrame) -> None:
+    """Refuse, before any work, windows too thin to learn from or to measure on.
+
+    Raises:
+        InputError: naming every window below ``split.min_requests`` requests or
+            ``split.min_customers`` customers, what the data holds and what is needed.
+    """
+    thin = [
+        w for w in sizes if w.requests < split.min_requests or w.customers < split.min_customers
+    ]
+    if not thin:
+        return
+    start, stop = visits[C.TS].min(), visits[C.TS].max()
+    days = (stop - start) / pd.Timedelta(days=1)
+    listed = "; ".join(
+        f"{w.name} ({w.cutoff:%Y-%m-%d %H:%M} .. {w.end:%Y-%m-%d %H:%M}): {w.requests} "
+        f"request{'s' if w.requests != 1 else ''} from {w.customers} "
+        f"customer{'s' if w.customers != 1 else ''}"
+        for w in thin
+    )
+    raise InputError(
+        f"too little data: {len(thin)} window{'s are' if len(thin) > 1 else ' is'} too thin "
+        f"({listed}); each needs at least split.min_requests={split.min_requests} requests from "
+        f"split.min_customers={split.min_customers} customers. The data holds "
+        f"{visits[C.VISIT_ID].nunique()} visits of {visits[C.CUSTOMER_ID].nunique()} customers "
+        f"over {days:.1f} days ({start:%Y-%m-%d} .. {stop:%Y-%m-%d}), and every window is a "
+        "fraction of that span (conf/split/): bring a longer history or more customers, or lower "
+        "split.min_requests / split.min_customers"
+    )

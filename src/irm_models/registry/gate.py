@@ -1,11 +1,13 @@
 """The champion gate and what `irm register` records: pure values, no MLflow.
 
 The challenger (the latest training run's model) is promoted to the ``register.alias`` alias only
-when it *beats*, on the same test window, both the current champion (re-scored on that window)
-and the best baseline; with no champion yet, beating the best baseline is enough;
-``register.force=true`` overrides the gate and says so. :func:`decide` is that rule over metric
-values; :func:`version_tags` and :class:`RegisterReport` are what a registered version carries and
-what ``reports/register.json`` holds.
+on evidence: on the same test window, its lift over the best baseline and over the current
+champion (re-scored on that window) must have a 95% customer-bootstrap CI whose lower bound is
+above ``register.min_lift``, and the window must hold ``register.min_test_customers`` customers;
+with no champion yet, the baseline is the only bar; ``register.force=true`` overrides the gate and
+says so. :func:`decide` is that rule over measured values; :func:`version_tags` and
+:class:`RegisterReport` are what a registered version carries and what ``reports/register.json``
+holds.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from irm_models import columns as C
 from irm_models.config import typed
 from irm_models.errors import ConfigError
-from irm_models.metrics import METRICS
+from irm_models.metrics import LOWER_IS_BETTER, METRICS, paired_bootstrap, per_request, summarize
 from irm_models.models import MODEL
 
 DEFAULT_NAME = "irm-preference"
-LOWER_IS_BETTER = frozenset({"log_loss", "ece"})
 
 ACCEPTED, REJECTED, FORCED = "accepted", "rejected", "forced"
 
@@ -35,6 +40,7 @@ TAG_WINDOW = "window"
 TAG_COMMIT = "git_commit"
 TAG_CONFIG = "config_sha256"
 TAG_BASELINE = "best_baseline"
+TAG_LIFT = "gate_lift"  # gate_lift.best_baseline, gate_lift.champion: "+0.084 [+0.070, +0.098]"
 
 DESCRIPTION = (
     "irm-models LightGBM ranker: P(item in basket) for every (request, candidate item) pair. "
@@ -50,6 +56,8 @@ class RegisterSettings:
     force: bool = False
     metric: str = "hit@1"
     alias: str = "champion"
+    min_lift: float = 0.0
+    min_test_customers: int = 30
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -66,6 +74,12 @@ class RegisterSettings:
                 f"register.alias must be a name like champion (letters, digits, _ or -; not "
                 f"'latest' or v<number>), got {self.alias!r}"
             )
+        if not math.isfinite(self.min_lift):
+            raise ConfigError(f"register.min_lift must be a number (got {self.min_lift})")
+        if self.min_test_customers < 1:
+            raise ConfigError(
+                f"register.min_test_customers must be >= 1 (got {self.min_test_customers})"
+            )
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> RegisterSettings:
@@ -78,19 +92,98 @@ class RegisterSettings:
 
 
 @dataclass(frozen=True)
+class Lift:
+    """How much better the challenger is than an opponent on the gate metric, on the same test
+    requests (positive is better, also for log loss and ECE), with the 95% CI of a paired
+    customer bootstrap (``None`` when the metric is undefined on every resample)."""
+
+    value: float
+    ci95: tuple[float, float] | None
+
+    @classmethod
+    def of(cls, found: Mapping[str, Any]) -> Lift:
+        """From :func:`irm_models.metrics.paired_bootstrap`'s result."""
+        ci = found.get("ci95")
+        return cls(float(found["value"]), None if ci is None else (float(ci[0]), float(ci[1])))
+
+    def clears(self, min_lift: float) -> bool:
+        """The CI's lower bound is above ``min_lift``."""
+        return self.ci95 is not None and self.ci95[0] > min_lift
+
+    def text(self) -> str:
+        ci = "no CI" if self.ci95 is None else f"95% CI {self.ci95[0]:+.3f} to {self.ci95[1]:+.3f}"
+        return f"lift {self.value:+.3f}, {ci}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "ci95": None if self.ci95 is None else list(self.ci95)}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's rows of :func:`~irm_models.metrics.per_request` on the test window, and its
+    hand-over threshold (chosen on validation)."""
+
+    rows: pd.DataFrame
+    threshold: float | None = None
+
+    @classmethod
+    def of_ranker(cls, ranker: Any, test: pd.DataFrame, missed: Mapping[Any, int]) -> Scored:
+        """A ranker's rows, computed exactly as `irm train` does (same per-request metrics, its
+        own validation hand-over threshold). Raises InputError when the ranker cannot score the
+        table (its features differ)."""
+        prob, score = ranker.predict(test)
+        rows = per_request(test[C.REQUEST_ID], test[C.LABEL], prob, score, missed)
+        return cls(rows, ranker.meta.get("handover_threshold"))
+
+    def value(self, metric: str, bins: int) -> float | None:
+        """Its ``metric`` on the window (``None`` when undefined there)."""
+        value = summarize(self.rows, self.threshold, bins)[metric]
+        return None if math.isnan(value) else float(value)
+
+    def lift_over(
+        self,
+        other: Scored,
+        customers: np.ndarray,
+        metric: str,
+        bins: int,
+        n_boot: int,
+        seed: int,
+    ) -> Lift:
+        """How much better than ``other`` on the same requests, with a paired customer-bootstrap
+        CI; ``customers`` holds the customer of each request."""
+        if not self.rows.index.equals(other.rows.index):
+            raise ValueError("a lift compares two models on the same requests, in the same order")
+        found = paired_bootstrap(
+            self.rows,
+            other.rows,
+            customers,
+            metric,
+            (self.threshold, other.threshold),
+            bins,
+            n_boot,
+            seed,
+        )
+        return Lift.of(found)
+
+
+@dataclass(frozen=True)
 class Champion:
-    """The current champion: its version and its gate metric re-scored on the test window
-    (``value=None`` when it could not be scored; ``problem`` says why)."""
+    """The current champion: its version, its gate metric re-scored on the test window and the
+    challenger's lift over it (``value=None`` when it could not be scored; ``problem`` says
+    why)."""
 
     version: str
     value: float | None
     problem: str = ""
+    lift: Lift | None = None
 
 
 @dataclass(frozen=True)
 class Gate:
     decision: str  # accepted | rejected | forced
     reason: str  # a plain sentence with the numbers
+    lifts: Mapping[str, Lift] = field(default_factory=dict)  # best_baseline, champion
+    test_customers: int | None = None
 
     @property
     def promote(self) -> bool:
@@ -112,16 +205,6 @@ class Candidate:
 # The gate.
 
 
-def beats(challenger: float | None, other: float | None, metric: str) -> bool:
-    """Strictly better on ``metric`` (lower is better for log loss and ECE). A missing (None or
-    NaN) challenger value never beats; a missing opponent value is always beaten."""
-    if challenger is None or math.isnan(challenger):
-        return False
-    if other is None or math.isnan(other):
-        return True
-    return challenger < other if metric in LOWER_IS_BETTER else challenger > other
-
-
 def _fmt(x: float | None, *others: float | None) -> str:
     """``x`` with 3 decimals, or more when needed to tell it apart from ``others``."""
     if x is None or math.isnan(x):
@@ -137,42 +220,65 @@ def _fmt(x: float | None, *others: float | None) -> str:
 
 def decide(
     metric: str,
-    challenger: float,
-    baseline: tuple[str, float],
+    challenger: float | None,
+    baseline: tuple[str, float | None, Lift],
     champion: Champion | None,
-    force: bool = False,
+    settings: RegisterSettings,
+    test_customers: int,
 ) -> Gate:
-    """The champion gate.
+    """The champion gate: promote on evidence, not on a point estimate.
 
-    The challenger is promoted when its ``metric`` is strictly better than the best baseline's
-    and, when there is a champion that could be scored on the same test window, than the
-    champion's. ``force`` promotes a rejected challenger anyway (decision ``forced``).
+    The challenger is promoted when the test window holds at least
+    ``settings.min_test_customers`` customers and its lift over the best baseline and, when
+    there is a champion that could be re-scored on the same test window, over the champion has
+    a 95% customer-bootstrap CI whose lower bound is above ``settings.min_lift``.
+    ``settings.force`` promotes a rejected challenger anyway (decision ``forced``).
 
     Args:
-        metric: the deciding metric (``hit@1``…; log loss and ECE: lower is better).
+        metric: the deciding metric (``hit@1``…; log loss and ECE: lower is better, and a lift
+            is always "how much better").
         challenger: the new version's value on the test window.
-        baseline: (name, value) of the best baseline on the same window.
+        baseline: (name, value, the challenger's lift over it) of the best baseline.
         champion: the current champion re-scored on that window, or ``None`` when there is none.
-        force: ``register.force``.
+        settings: ``register.*``.
+        test_customers: customers with a request in the test window.
     """
-    base_name, base_value = baseline
-    opponents: list[tuple[str, float]] = []  # (description, value)
+    base_name, base_value, base_lift = baseline
+    opponents: list[tuple[str, float | None, Lift | None]] = []
     if champion is not None and champion.value is not None:
         opponents.append(
             (
                 f"champion version {champion.version} "
-                f"({_fmt(champion.value, challenger)} on the same test window)",
+                f"({_fmt(champion.value, challenger)} on the same test window",
                 champion.value,
+                champion.lift,
             )
         )
-    opponents.append((f"{base_name} {_fmt(base_value, challenger)}", base_value))
-    lost = [text for text, value in opponents if not beats(challenger, value, metric)]
-    shown = _fmt(challenger, *(v for _, v in opponents))
+    opponents.append((f"{base_name} ({_fmt(base_value, challenger)}", base_value, base_lift))
+    bar = f"register.min_lift {settings.min_lift:g}"
+    lost = [
+        (text, lift)
+        for text, _, lift in opponents
+        if lift is None or not lift.clears(settings.min_lift)
+    ]
+    shown = _fmt(challenger, *(v for _, v, _ in opponents))
+
+    def described(text: str, lift: Lift | None) -> str:
+        return f"{text}; {lift.text() if lift else 'no lift measured'})"
+
     direction = " (lower is better)" if metric in LOWER_IS_BETTER else ""
     if lost:
-        reason = f"{metric} {shown} does not beat {' nor '.join(lost)}{direction}"
+        reason = (
+            f"{metric} {shown}{direction} does not beat "
+            f"{' nor '.join(described(t, lift) for t, lift in lost)}: the CI's lower bound must "
+            f"be above {bar}"
+        )
     else:
-        reason = f"{metric} {shown} beats {' and '.join(t for t, _ in opponents)}{direction}"
+        reason = (
+            f"{metric} {shown}{direction} beats "
+            f"{' and '.join(described(t, lift) for t, _, lift in opponents)}: every CI's lower "
+            f"bound is above {bar}"
+        )
         if champion is None:
             reason += "; no champion yet"
     if champion is not None and champion.value is None:
@@ -180,11 +286,21 @@ def decide(
             f"; champion version {champion.version} could not be re-scored on the current test "
             f"window ({champion.problem}), so the gate compared with the best baseline only"
         )
+    if test_customers < settings.min_test_customers:
+        reason = (
+            f"the test window holds {test_customers} customer"
+            f"{'' if test_customers == 1 else 's'}: too few for a lift, which needs at least "
+            f"register.min_test_customers={settings.min_test_customers} ({reason})"
+        )
+        lost.append(("", None))
+    lifts = {"best_baseline": base_lift}
+    if champion is not None and champion.lift is not None:
+        lifts["champion"] = champion.lift
     if not lost:
-        return Gate(ACCEPTED, reason)
-    if force:
-        return Gate(FORCED, f"forced by register.force=true: {reason}")
-    return Gate(REJECTED, reason)
+        return Gate(ACCEPTED, reason, lifts, test_customers)
+    if settings.force:
+        return Gate(FORCED, f"forced by register.force=true: {reason}", lifts, test_customers)
+    return Gate(REJECTED, reason, lifts, test_customers)
 
 
 def window_difference(trained: Mapping[str, Any] | None, current: Mapping[str, Any] | None) -> str:
@@ -217,6 +333,11 @@ def metric_key(model: str, metric: str) -> str:
     return f"test.{model}.{metric.replace('@', '_at_')}"
 
 
+def _lift_tag(lift: Lift) -> str:
+    ci = "" if lift.ci95 is None else f" [{lift.ci95[0]:+.4f}, {lift.ci95[1]:+.4f}]"
+    return f"{lift.value:+.4f}{ci}"
+
+
 def version_tags(
     report: Mapping[str, Any], git_commit: str, config_sha256: str, metric: str, gate: Gate
 ) -> dict[str, str]:
@@ -230,6 +351,7 @@ def version_tags(
         TAG_METRIC: metric,
         TAG_GATE: gate.decision,
         TAG_REASON: gate.reason,
+        **{f"{TAG_LIFT}.{k}": _lift_tag(v) for k, v in gate.lifts.items()},
     }
     for model in (MODEL, best):
         for key, value in (report["models"].get(model) or {}).items():
@@ -287,6 +409,7 @@ class RegisterReport:
     alias: str
     champion_version: str | None
     tags: Mapping[str, str]
+    min_lift: float = 0.0
 
     @property
     def model_uri(self) -> str:
@@ -322,6 +445,7 @@ class RegisterReport:
             alias=settings.alias,
             champion_version=champion_after,
             tags=dict(tags),
+            min_lift=settings.min_lift,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -336,6 +460,9 @@ class RegisterReport:
             "metric": self.metric,
             "gate": self.gate.decision,
             "reason": self.gate.reason,
+            "min_lift": self.min_lift,
+            "lifts": {k: v.to_dict() for k, v in self.gate.lifts.items()},
+            "test_customers": self.gate.test_customers,
             "challenger": self.challenger,
             "best_baseline": {"name": self.best_baseline, "value": self.baseline_value},
             "previous_champion": None
@@ -344,6 +471,7 @@ class RegisterReport:
                 "version": champion.version,
                 "value": champion.value,
                 "problem": champion.problem,
+                "lift": None if champion.lift is None else champion.lift.to_dict(),
             },
             "alias": self.alias,
             "champion_version": self.champion_version,

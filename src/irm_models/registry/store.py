@@ -21,12 +21,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irm_models import columns as C
 from irm_models.config import TrackingStore, project_root
 from irm_models.errors import InputError
-from irm_models.metrics import per_request, summarize
 from irm_models.models import MODEL
-from irm_models.registry.gate import DESCRIPTION, TAG_COMMIT, Candidate, Champion, window_difference
+from irm_models.registry.gate import (
+    DESCRIPTION,
+    TAG_COMMIT,
+    Candidate,
+    Champion,
+    Scored,
+    window_difference,
+)
 
 TRAIN_STAGE = "train"
 
@@ -215,32 +220,20 @@ def register_version(
 # Re-scoring the champion on the current test window.
 
 
-def rescore(
-    ranker: Any,
-    test: pd.DataFrame,
-    missed: Mapping[Any, int],
-    metric: str,
-    ece_bins: int,
-) -> float:
-    """A ranker's ``metric`` on a test pair table, computed exactly as `irm train` does (same
-    per-request metrics, its own validation hand-over threshold). Raises InputError when the
-    ranker cannot score the table (its features differ)."""
-    prob, score = ranker.predict(test)
-    req = per_request(test[C.REQUEST_ID], test[C.LABEL], prob, score, missed)
-    threshold = ranker.meta.get("handover_threshold")
-    return float(summarize(req, threshold, ece_bins)[metric])
-
-
 def score_champion(
     test: pd.DataFrame,
     missed: Mapping[Any, int],
     name: str,
     version: str,
+    challenger: Scored,
+    customers: np.ndarray,
     metric: str,
-    ece_bins: int,
+    bins: int,
+    n_boot: int,
+    seed: int,
 ) -> Champion:
-    """Version ``version`` of ``name`` re-scored on the current test window (inside
-    :func:`store`).
+    """Version ``version`` of ``name`` re-scored on the current test window, and the
+    challenger's lift over it on the same requests (inside :func:`store`).
 
     Args:
         test: the current test pair table.
@@ -248,21 +241,26 @@ def score_champion(
             (:func:`irm_models.features.missed_orders`).
         name: the registered model's name.
         version: the champion's version.
-        metric: the gate metric.
-        ece_bins: ``evaluate.ece_bins``.
+        challenger: the challenger's rows on the same table.
+        customers: the customer of each request (in the rows' order).
+        metric: the gate metric; ``bins``: ``evaluate.ece_bins``; ``n_boot``, ``seed``: the
+            bootstrap's resamples and seed.
 
     Returns:
-        The champion with its value, or with ``value=None`` and the ``problem`` when it cannot
-        score the table (its features differ) or its metric is undefined there; not raised.
+        The champion with its value and the lift, or with ``value=None`` and the ``problem``
+        when it cannot score the table (its features differ) or its metric is undefined there;
+        not raised.
     """
     ranker = load_ranker(f"models:/{name}/{version}")
     try:
-        value = rescore(ranker, test, missed, metric, ece_bins)
+        scored = Scored.of_ranker(ranker, test, missed)
     except InputError as exc:
         return Champion(version, None, str(exc))
-    if np.isnan(value):
+    value = scored.value(metric, bins)
+    if value is None:
         return Champion(version, None, f"its {metric} is undefined on this window")
-    return Champion(version, value)
+    lift = challenger.lift_over(scored, customers, metric, bins, n_boot, seed)
+    return Champion(version, value, lift=lift)
 
 
 def git_commit(root: Path | None = None) -> str:

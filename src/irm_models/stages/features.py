@@ -23,7 +23,7 @@ from irm_models.errors import InputError
 from irm_models.features import FeatureSpec, candidate_recall
 from irm_models.features.labelled import window_pairs
 from irm_models.reporting import progress, summary_table
-from irm_models.splits import SplitSettings, Window, windows
+from irm_models.splits import SplitSettings, Window, check_sizes, window_sizes, windows
 
 
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
@@ -34,6 +34,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     interim = artifacts.read_interim()
     visits = interim.visits
     plan = windows(split, visits)
+    check_sizes(split, window_sizes(plan, visits), visits)
     built: dict[str, dict[str, Any]] = {}  # report entry per window
     summaries: dict[str, dict[str, Any]] = {}  # report entry per evaluated split
     columns = 0

@@ -1,10 +1,12 @@
 """`irm register`: register the latest training run's model and run the champion gate.
 
 Reads the latest finished `irm train` run from MLflow (its ``metrics.json`` and ``config.yaml``)
-and ``reports/features.json``; when there is a champion, re-scores it on the current test pair
-table. Registers the model as a new version of ``model.registry_name`` with its tags, moves the
-``register.alias`` alias only when the gate lets it (or ``register.force=true``), logs a
-``register`` MLflow run and writes ``reports/register.json``. A rejected challenger is an outcome,
+and ``reports/features.json``; scores the run's model, its best baseline and (when there is one)
+the champion on the current test pair table and measures the challenger's lifts with a paired
+customer bootstrap (:func:`irm_models.registry.decide` is the rule). Registers the model as a
+new version of ``model.registry_name`` with its tags, moves the ``register.alias`` alias only when
+the gate lets it (or ``register.force=true``), logs a ``register`` MLflow run and writes
+``reports/register.json``. A rejected challenger is an outcome,
 not an error: the stage says so and exits 0.
 """
 
@@ -13,36 +15,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 from omegaconf import DictConfig
 from rich.console import Console
 
+from irm_models import columns as C
 from irm_models import registry as R
 from irm_models.artifacts import Artifacts
 from irm_models.config import Paths, group, tracking_store
 from irm_models.errors import InputError
-from irm_models.evaluation import EvalSettings
+from irm_models.evaluation import EvalSettings, baseline_scores, request_customers
 from irm_models.features import missed_orders
+from irm_models.metrics import per_request
 from irm_models.tracking import stage_run
 
 
-def _gate(
-    found: R.Candidate, holder: Any, champion: R.Champion | None, settings: R.RegisterSettings
-) -> R.Gate:
-    """The gate's decision; ``holder`` is the champion version when it already holds this very
-    training run (then there is nothing to decide)."""
-    if holder is not None:
-        return R.Gate(
-            holder.tags.get(R.TAG_GATE, R.ACCEPTED),
-            f"version {holder.version} is already the {settings.alias}; nothing to decide",
-        )
-    models, best = found.report["models"], found.report["best_baseline"]
-    return R.decide(
-        settings.metric,
-        models[R.MODEL].get(settings.metric),
-        (best, models[best].get(settings.metric)),
-        champion,
-        settings.force,
+def _holder_gate(holder: Any, settings: R.RegisterSettings) -> R.Gate:
+    """The champion version already holds this very training run: nothing to decide."""
+    return R.Gate(
+        holder.tags.get(R.TAG_GATE, R.ACCEPTED),
+        f"version {holder.version} is already the {settings.alias}; nothing to decide",
     )
+
+
+def _challenger_and_baseline(
+    found: R.Candidate, test: pd.DataFrame, missed: Mapping[Any, int], evaluate: EvalSettings
+) -> tuple[R.Scored, R.Scored]:
+    """The training run's model and its best baseline scored on the current test window, each
+    with its validation hand-over threshold."""
+    challenger = R.Scored.of_ranker(R.load_ranker(found.model_uri), test, missed)
+    best = found.report["best_baseline"]
+    prob = baseline_scores(best, test, evaluate)
+    rows = per_request(test[C.REQUEST_ID], test[C.LABEL], prob, prob, missed)
+    threshold = (found.report.get("handover_thresholds") or {}).get(best)
+    return challenger, R.Scored(rows, threshold)
 
 
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,8 +56,9 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     settings = R.RegisterSettings.from_config(group(cfg, "register"))
     evaluate = EvalSettings.from_config(group(cfg, "evaluate"))
     tracking = tracking_store(cfg)
+    seed = int(cfg.seed)
     name = str(cfg.model.get("registry_name") or R.DEFAULT_NAME)
-    metric = settings.metric
+    metric, bins, n_boot = settings.metric, evaluate.ece_bins, evaluate.bootstrap
     missing = R.local_store_missing(tracking)
     if missing:
         raise InputError(
@@ -65,16 +72,44 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         )
         current = R.version_by_alias(client, name, settings.alias)
         already = current is not None and str(current.version) == found.existing
-        champion = None
-        if current is not None and not already:
+        champion, gate = None, None
+        if already:
+            gate = _holder_gate(current, settings)
+        else:
             test = artifacts.read_pairs(("test", "test_orders"))
             missed = missed_orders(test["test"], test["test_orders"])
-            with console.status(f"re-scoring {name} version {current.version} ({settings.alias})"):
-                champion = R.score_champion(
-                    test["test"], missed, name, str(current.version), metric, evaluate.ece_bins
+            customers = request_customers(test["test"])
+            with console.status("measuring the challenger's lift on the test window"):
+                challenger, baseline = _challenger_and_baseline(
+                    found, test["test"], missed, evaluate
                 )
+                base_lift = challenger.lift_over(baseline, customers, metric, bins, n_boot, seed)
+            if current is not None:
+                with console.status(
+                    f"re-scoring {name} version {current.version} ({settings.alias})"
+                ):
+                    champion = R.score_champion(
+                        test["test"],
+                        missed,
+                        name,
+                        str(current.version),
+                        challenger,
+                        customers,
+                        metric,
+                        bins,
+                        n_boot,
+                        seed,
+                    )
+            best = found.report["best_baseline"]
+            gate = R.decide(
+                metric,
+                challenger.value(metric, bins),
+                (best, baseline.value(metric, bins), base_lift),
+                champion,
+                settings,
+                int(pd.unique(customers).size),
+            )
 
-    gate = _gate(found, current if already else None, champion, settings)
     # the champion keeps the tags (and the decision) it was promoted with
     tags = (
         {}
@@ -100,6 +135,11 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             f"best_baseline.{metric}": report.baseline_value,
             f"champion.{metric}": champion.value if champion else None,
         }
+        for against, lift in gate.lifts.items():
+            values[f"lift.{against}.{metric}"] = lift.value
+            if lift.ci95 is not None:
+                values[f"lift.{against}.{metric}.ci95_low"] = lift.ci95[0]
+                values[f"lift.{against}.{metric}.ci95_high"] = lift.ci95[1]
         mlflow.log_metrics({k.replace("@", "_at_"): v for k, v in values.items() if v is not None})
         mlflow.log_dict(report.to_dict(), "register.json")
         artifacts.write_report("register", report)

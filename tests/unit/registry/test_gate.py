@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from irm_models.errors import ConfigError
@@ -12,78 +14,132 @@ from irm_models.registry import gate as G
 # ------------------------------------------------------------------------------ the decision
 
 
-def test_no_champion_beating_the_best_baseline_is_enough():
-    gate = G.decide("hit@1", 0.548, ("context_favourite", 0.524), None)
+SETTINGS = G.RegisterSettings()
+CLEAR = G.Lift(0.024, (0.011, 0.037))  # the CI is above 0
+NOISE = G.Lift(0.004, (-0.008, 0.016))  # a higher point estimate, a CI that includes 0
+
+
+def _decide(challenger, baseline, champion=None, customers=200, **settings):
+    return G.decide(
+        "hit@1", challenger, baseline, champion, G.RegisterSettings(**settings), customers
+    )
+
+
+def test_no_champion_a_clear_lift_over_the_best_baseline_is_enough():
+    gate = _decide(0.548, ("context_favourite", 0.524, CLEAR))
     assert gate.decision == G.ACCEPTED and gate.promote
-    assert gate.reason == "hit@1 0.548 beats context_favourite 0.524; no champion yet"
+    assert gate.reason == (
+        "hit@1 0.548 beats context_favourite (0.524; lift +0.024, 95% CI +0.011 to +0.037): "
+        "every CI's lower bound is above register.min_lift 0; no champion yet"
+    )
+    assert gate.lifts == {"best_baseline": CLEAR} and gate.test_customers == 200
 
 
-def test_no_champion_and_not_beating_the_baseline_is_rejected():
-    gate = G.decide("hit@1", 0.412, ("context_favourite", 0.451), None)
+def test_a_higher_point_estimate_is_not_evidence():
+    gate = _decide(0.528, ("context_favourite", 0.524, NOISE))
     assert gate.decision == G.REJECTED and not gate.promote
-    assert gate.reason == "hit@1 0.412 does not beat context_favourite 0.451"
+    assert gate.reason == (
+        "hit@1 0.528 does not beat context_favourite (0.524; lift +0.004, 95% CI -0.008 to "
+        "+0.016): the CI's lower bound must be above register.min_lift 0"
+    )
 
 
-def test_the_challenger_must_beat_the_champion_and_the_baseline():
-    champion = G.Champion("2", 0.596)
-    worse = G.decide("hit@1", 0.590, ("context_favourite", 0.563), champion)
-    assert worse.decision == G.REJECTED
-    assert worse.reason == (
-        "hit@1 0.590 does not beat champion version 2 (0.596 on the same test window)"
+def test_min_lift_raises_the_bar():
+    assert _decide(0.548, ("b", 0.524, CLEAR), min_lift=0.01).decision == G.ACCEPTED
+    gate = _decide(0.548, ("b", 0.524, CLEAR), min_lift=0.02)
+    assert gate.decision == G.REJECTED and "register.min_lift 0.02" in gate.reason
+
+
+def test_the_challenger_must_clearly_beat_the_champion_and_the_baseline():
+    champion = G.Champion("2", 0.596, lift=NOISE)
+    gate = _decide(0.600, ("context_favourite", 0.563, CLEAR), champion)
+    assert gate.decision == G.REJECTED
+    assert gate.reason.startswith(
+        "hit@1 0.600 does not beat champion version 2 (0.596 on the same test window; lift "
+        "+0.004, 95% CI -0.008 to +0.016): the CI's lower bound"
     )
-    both = G.decide("hit@1", 0.5, ("context_favourite", 0.563), champion)
-    assert both.reason == (
-        "hit@1 0.500 does not beat champion version 2 (0.596 on the same test window) nor "
-        "context_favourite 0.563"
-    )
-    better = G.decide("hit@1", 0.601, ("context_favourite", 0.563), champion)
+    assert gate.lifts == {"best_baseline": CLEAR, "champion": NOISE}
+    both = _decide(0.5, ("context_favourite", 0.563, NOISE), champion)
+    assert " nor context_favourite (0.563; " in both.reason
+    better = _decide(0.62, ("context_favourite", 0.563, CLEAR), G.Champion("2", 0.596, lift=CLEAR))
     assert better.decision == G.ACCEPTED
-    assert better.reason == (
-        "hit@1 0.601 beats champion version 2 (0.596 on the same test window) and "
-        "context_favourite 0.563"
+    assert better.reason.startswith(
+        "hit@1 0.620 beats champion version 2 (0.596 on the same test window; lift +0.024"
     )
+    assert " and context_favourite (0.563; lift +0.024" in better.reason
 
 
-def test_beating_is_strict_and_numbers_are_shown_until_they_differ():
-    tie = G.decide("hit@1", 0.596, ("context_favourite", 0.5), G.Champion("2", 0.596))
-    assert tie.decision == G.REJECTED
-    close = G.decide("hit@1", 0.59612, ("context_favourite", 0.5), G.Champion("2", 0.59608))
-    assert close.decision == G.ACCEPTED
-    assert "hit@1 0.5961 beats champion version 2 (0.5961" not in close.reason  # digits differ
+def test_numbers_are_shown_until_they_differ():
+    close = _decide(0.59612, ("b", 0.5, CLEAR), G.Champion("2", 0.59608, lift=CLEAR))
     assert "0.59612" in close.reason and "0.59608" in close.reason
 
 
-def test_lower_is_better_for_log_loss_and_ece():
-    gate = G.decide("log_loss", 0.10, ("context_favourite", 0.12), G.Champion("1", 0.11))
-    assert gate.decision == G.ACCEPTED and "(lower is better)" in gate.reason
-    assert G.decide("ece", 0.05, ("crm_favourite", 0.02), None).decision == G.REJECTED
+def test_a_lift_without_a_ci_never_clears():
+    assert not G.Lift(0.1, None).clears(0.0)
+    gate = _decide(0.6, ("b", 0.5, G.Lift(0.1, None)))
+    assert gate.decision == G.REJECTED and "lift +0.100, no CI" in gate.reason
+
+
+def test_lower_is_better_is_said_for_log_loss_and_ece():
+    gate = G.decide("log_loss", 0.10, ("b", 0.12, CLEAR), None, SETTINGS, 200)
+    assert gate.decision == G.ACCEPTED and "log_loss 0.100 (lower is better) beats" in gate.reason
+
+
+def test_too_few_test_customers_refuse_any_lift():
+    gate = _decide(0.7, ("context_favourite", 0.5, G.Lift(0.037, (0.037, 0.037))), customers=1)
+    assert gate.decision == G.REJECTED
+    assert gate.reason.startswith(
+        "the test window holds 1 customer: too few for a lift, which needs at least "
+        "register.min_test_customers=30 (hit@1 0.700 beats"
+    )
+    assert _decide(0.7, ("b", 0.5, CLEAR), customers=30).decision == G.ACCEPTED
+    assert _decide(0.7, ("b", 0.5, CLEAR), customers=5, min_test_customers=5).promote
 
 
 def test_force_promotes_a_rejected_challenger_and_says_so():
-    gate = G.decide("hit@1", 0.41, ("context_favourite", 0.45), G.Champion("2", 0.6), force=True)
+    gate = _decide(0.41, ("context_favourite", 0.45, NOISE), G.Champion("2", 0.6), force=True)
     assert gate.decision == G.FORCED and gate.promote
     assert gate.reason.startswith("forced by register.force=true: hit@1 0.410 does not beat")
     # force changes nothing when the gate accepts anyway
-    assert G.decide("hit@1", 0.7, ("b", 0.45), None, force=True).decision == G.ACCEPTED
+    assert _decide(0.7, ("b", 0.45, CLEAR), force=True).decision == G.ACCEPTED
 
 
 def test_a_champion_that_cannot_score_the_window_leaves_the_baseline_as_the_bar():
     problem = "the pair table does not match the model's features: missing ['x']"
     champion = G.Champion("2", None, problem)
-    gate = G.decide("hit@1", 0.55, ("context_favourite", 0.52), champion)
+    gate = _decide(0.55, ("context_favourite", 0.52, CLEAR), champion)
     assert gate.decision == G.ACCEPTED
-    assert "beats context_favourite 0.520" in gate.reason
+    assert "beats context_favourite (0.520; lift" in gate.reason
     assert "champion version 2 could not be re-scored on the current test window" in gate.reason
     assert gate.reason.endswith("so the gate compared with the best baseline only")
     assert problem in gate.reason
-    assert G.decide("hit@1", 0.5, ("context_favourite", 0.52), champion).decision == G.REJECTED
+    assert _decide(0.5, ("context_favourite", 0.52, NOISE), champion).decision == G.REJECTED
 
 
-def test_missing_values_never_beat_and_are_always_beaten():
-    assert not G.beats(float("nan"), 0.1, "hit@1")
-    assert not G.beats(None, 0.1, "hit@1")
-    assert G.beats(0.1, None, "handover_precision")
-    assert G.beats(0.1, float("nan"), "log_loss")
+def test_a_lift_is_measured_on_the_same_requests_paired():
+    rows = pd.DataFrame(
+        {
+            "top_prob": 0.5,
+            "hit1": [True, False, True, True],
+            "hit3": True,
+            "rr": 1.0,
+            "ll": 0.1,
+            "n": 2.0,
+            "basket": 1.0,
+            "top3": 1.0,
+            "top10": 1.0,
+        },
+        index=pd.Index(["r1", "r2", "r3", "r4"], name="request_id"),
+    )
+    other = rows.assign(hit1=[False, False, True, False])
+    customers = np.array(["a", "a", "b", "c"])
+    lift = G.Scored(rows).lift_over(G.Scored(other), customers, "hit@1", 10, 200, 0)
+    assert lift.value == pytest.approx(0.5)
+    assert lift.ci95 is not None and lift.ci95[0] <= 0.5 <= lift.ci95[1]
+    same = G.Scored(rows).lift_over(G.Scored(rows), customers, "hit@1", 10, 200, 0)
+    assert same == G.Lift(0.0, (0.0, 0.0))  # paired: identical models never differ
+    with pytest.raises(ValueError, match="same requests"):
+        G.Scored(rows).lift_over(G.Scored(other.iloc[::-1]), customers, "hit@1", 10, 20, 0)
 
 
 # ------------------------------------------------------------------------------ settings
@@ -96,6 +152,8 @@ def test_register_settings_are_checked():
     for bad in ("latest", "v3", "two words", ""):
         with pytest.raises(ConfigError, match=r"register\.alias"):
             G.RegisterSettings(alias=bad)
+    with pytest.raises(ConfigError, match=r"register\.min_test_customers must be >= 1"):
+        G.RegisterSettings(min_test_customers=0)
 
 
 def test_register_settings_come_from_plain_values():
@@ -134,8 +192,8 @@ REPORT = {
 }
 
 
-def test_version_tags_hold_window_commit_config_metrics_and_decision():
-    gate = G.Gate(G.REJECTED, "hit@1 0.550 does not beat something")
+def test_version_tags_hold_window_commit_config_metrics_decision_and_lifts():
+    gate = G.Gate(G.REJECTED, "hit@1 0.550 does not beat something", {"best_baseline": NOISE})
     tags = G.version_tags(REPORT, "abc123", "f" * 64, "hit@1", gate)
     assert json.loads(tags["window"]) == {
         "train": {"train_1": {"cutoff": "a", "end": "b"}},
@@ -144,6 +202,7 @@ def test_version_tags_hold_window_commit_config_metrics_and_decision():
     }
     assert tags["git_commit"] == "abc123" and tags["config_sha256"] == "f" * 64
     assert tags["gate"] == "rejected" and tags["gate_reason"] == gate.reason
+    assert tags["gate_lift.best_baseline"] == "+0.0040 [-0.0080, +0.0160]"
     assert tags["test.lightgbm.hit_at_1"] == "0.55"
     assert tags["test.context_favourite.hit_at_1"] == "0.52"
     assert "test.popularity.hit_at_1" not in tags  # only the model and the best baseline
@@ -176,7 +235,7 @@ def test_summary_lines_say_what_happened_to_the_alias():
 
 def test_the_register_report_is_register_json():
     found = G.Candidate("run1", "models:/m-1", REPORT, "f" * 64, None)
-    gate = G.Gate(G.REJECTED, "why")
+    gate = G.Gate(G.REJECTED, "why", {"best_baseline": NOISE}, 200)
     champion = G.Champion("2", None, "stale features")
     report = G.RegisterReport.of(
         "irm-preference", "3", found, gate, G.RegisterSettings(), champion, "2", True, {"a": "b"}
@@ -192,14 +251,22 @@ def test_the_register_report_is_register_json():
         "metric": "hit@1",
         "gate": "rejected",
         "reason": "why",
+        "min_lift": 0.0,
+        "lifts": {"best_baseline": {"value": 0.004, "ci95": [-0.008, 0.016]}},
+        "test_customers": 200,
         "challenger": 0.55,
         "best_baseline": {"name": "context_favourite", "value": 0.52},
-        "previous_champion": {"version": "2", "value": None, "problem": "stale features"},
+        "previous_champion": {
+            "version": "2",
+            "value": None,
+            "problem": "stale features",
+            "lift": None,
+        },
         "alias": "champion",
         "champion_version": "2",
         "tags": {"a": "b"},
     }
-    # same keys in the same order: register.json is unchanged byte for byte
+    # same keys in the same order
     assert json.dumps(report.to_dict(), indent=2) == json.dumps(expected, indent=2)
     first = G.RegisterReport.of(
         "irm-preference", "1", found, gate, G.RegisterSettings(), None, None, True, {}

@@ -11,7 +11,7 @@ import pytest
 from irm_models import columns as C
 from irm_models.config import TrackingStore
 from irm_models.errors import InputError
-from irm_models.registry.gate import Champion
+from irm_models.registry.gate import Champion, Scored
 
 # `irm_models.registry.store` is the context manager of that name once the package is imported.
 S = importlib.import_module("irm_models.registry.store")
@@ -41,12 +41,21 @@ def _pairs() -> pd.DataFrame:
     )
 
 
-def test_rescore_uses_the_training_metrics():
+def test_a_ranker_is_scored_as_training_does():
     # r1 right, r2 wrong, r3 right -> hit@1 2/3; r2's ordered item is second -> mrr (1+.5+1)/3
-    ranker = _FixedRanker([0.9, 0.1, 0.8, 0.2, 0.6, 0.4])
-    assert S.rescore(ranker, _pairs(), {}, "hit@1", 10) == pytest.approx(2 / 3)
-    assert S.rescore(ranker, _pairs(), {}, "mrr", 10) == pytest.approx(2.5 / 3)
-    assert S.rescore(ranker, _pairs(), {}, "handover_rate", 10) == pytest.approx(1.0)
+    scored = Scored.of_ranker(_FixedRanker([0.9, 0.1, 0.8, 0.2, 0.6, 0.4]), _pairs(), {})
+    assert scored.threshold == 0.5
+    assert scored.value("hit@1", 10) == pytest.approx(2 / 3)
+    assert scored.value("mrr", 10) == pytest.approx(2.5 / 3)
+    assert scored.value("handover_rate", 10) == pytest.approx(1.0)
+
+
+CUSTOMERS = np.array(["a", "b", "c"])
+
+
+def _champion(metric="hit@1"):
+    challenger = Scored.of_ranker(_FixedRanker([0.9, 0.1, 0.2, 0.8, 0.6, 0.4]), _pairs(), {})
+    return S.score_champion(_pairs(), {}, NAME, "2", challenger, CUSTOMERS, metric, 10, 100, 0)
 
 
 def test_a_champion_that_cannot_score_the_pairs_is_reported_not_raised(monkeypatch):
@@ -58,18 +67,22 @@ def test_a_champion_that_cannot_score_the_pairs_is_reported_not_raised(monkeypat
         return _FixedRanker([], error)
 
     monkeypatch.setattr(S, "load_ranker", stale)
-    assert S.score_champion(_pairs(), {}, NAME, "2", "hit@1", 10) == Champion("2", None, error)
+    assert _champion() == Champion("2", None, error)
     assert loaded == ["models:/irm-preference/2"]
     fixed = _FixedRanker([0.9, 0.1, 0.8, 0.2, 0.6, 0.4])
     monkeypatch.setattr(S, "load_ranker", lambda uri: fixed)
-    champion = S.score_champion(_pairs(), {}, NAME, "2", "hit@1", 10)
+    champion = _champion()
     assert champion.value == pytest.approx(2 / 3) and champion.problem == ""
+    # the challenger gets every request right: a lift of 1/3 on the same requests
+    assert champion.lift is not None and champion.lift.value == pytest.approx(1 / 3)
 
 
 def test_a_champion_with_an_undefined_metric_is_reported(monkeypatch):
-    monkeypatch.setattr(S, "rescore", lambda *args: float("nan"))
-    monkeypatch.setattr(S, "load_ranker", lambda uri: None)
-    champion = S.score_champion(_pairs(), {}, NAME, "2", "handover_precision", 10)
+    # nobody is handed over (threshold above every probability): precision is undefined
+    ranker = _FixedRanker([0.9, 0.1, 0.8, 0.2, 0.6, 0.4])
+    ranker.meta["handover_threshold"] = 2.0
+    monkeypatch.setattr(S, "load_ranker", lambda uri: ranker)
+    champion = _champion("handover_precision")
     assert champion == Champion("2", None, "its handover_precision is undefined on this window")
 
 

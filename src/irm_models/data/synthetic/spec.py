@@ -183,6 +183,9 @@ class CafeSpec:
     new_customer_share: float = 0.12
     consent_withdrawn_share: float = 0.02
     missing_context_share: float = 0.04
+    # False: a world without signal (every personal and context effect off: everyone draws one
+    # item from the same menu distribution, no add-ons), where no model can beat popularity
+    signal: bool = True
     segments: Mapping[str, float] = field(
         default_factory=lambda: {
             "habit": 0.25,

@@ -105,7 +105,9 @@ def _primary_probabilities(
     weather: np.ndarray,
 ) -> np.ndarray:
     """P(primary item) of every visit: personal base + personal switches + the shared weather
-    effect. Draws nothing."""
+    effect (in a world without signal, the one shared menu distribution). Draws nothing."""
+    if not world.spec.signal:
+        return np.tile(world.shared, (len(cust), 1))
     shifts = people.shifts
     lg = people.logits[cust].copy()
     lg += shifts["companion"][cust, comp] + shifts["intent"][cust, intent]

@@ -33,7 +33,9 @@ class World:
 
     def __init__(self, spec: CafeSpec):
         self.spec = spec
-        self.effects = {k: float(spec.effects.get(k, 0.0)) for k in (*FACTORS, "basket")}
+        self.effects = {
+            k: float(spec.effects.get(k, 0.0)) if spec.signal else 0.0 for k in (*FACTORS, "basket")
+        }
         self.menu = menu(spec)
         self.items = self.menu[C.ITEM].tolist()
         self.index = {item: i for i, item in enumerate(self.items)}
@@ -53,6 +55,10 @@ class World:
         p_sun = np.clip(0.25 + 0.03 * (self.temp - 13), 0.1, 0.75)
         u = rng.random(spec.days)
         self.weather = np.where(u < p_rain, 2, np.where(u < p_rain + p_sun, 0, 1))
+        # the one menu distribution of a world without signal (generate.signal=false)
+        shared = np.random.default_rng([spec.seed, 1]).normal(0, 1, len(self.items))
+        shared = np.exp(shared + np.where(self.is_drink, 1.0, -1.5))
+        self.shared = shared / shared.sum()
 
     def present(self, names: tuple[str, ...]) -> np.ndarray:
         """Menu indices of the named items that are on this menu."""
