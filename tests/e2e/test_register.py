@@ -84,6 +84,7 @@ def story(tmp_path_factory, tiny_cafe_root) -> dict:
         assert _cli("train", at)[0] == 0
         steps["first"] = _cli("register", at)
         steps["first_json"] = json.loads((root / "reports" / "register.json").read_text())
+        steps["first_metrics"] = json.loads((root / "reports" / "metrics.json").read_text())
         steps["again"] = _cli("register", at)
 
         worse = ("model.num_boost_round=1", "model.params.num_leaves=2")
@@ -139,7 +140,14 @@ def test_the_first_version_becomes_champion_by_beating_the_best_baseline(story):
     assert first["champion_version"] == "1" and first["previous_champion"] is None
     assert first["challenger"] > first["best_baseline"]["value"]
     assert out.startswith("registered irm-preference version 1; champion -> version 1: hit@1")
-    assert "no champion yet" in out
+    assert "no champion yet" in out and "95% CI" in out
+    # the lift over the best baseline is measured on evidence: its CI is above zero, and it is
+    # the very CI training reported (same requests, customers, resamples and seed)
+    lift = first["lifts"]["best_baseline"]
+    assert lift["ci95"][0] > 0 and first["test_customers"] >= 30
+    trained = story["first_metrics"]
+    assert lift["value"] == pytest.approx(trained["lift_hit@1"]["value"])
+    assert lift["ci95"] == pytest.approx(trained["lift_hit@1"]["ci95"])
 
     v1 = story["versions"]["1"]
     assert v1.run_id == first["run_id"] and v1.current_stage in (None, "None")
@@ -170,12 +178,21 @@ def test_a_worse_challenger_does_not_move_the_champion(story):
     assert worse["previous_champion"]["version"] == "1"
     assert worse["previous_champion"]["value"] == pytest.approx(first["challenger"])
     assert worse["reason"].startswith(f"hit@1 {worse['challenger']:.3f} does not beat champion")
+    assert worse["lifts"]["champion"]["ci95"][0] <= 0
+    assert worse["previous_champion"]["lift"] == worse["lifts"]["champion"]
+    assert v2_tag(story, "gate_lift.champion").startswith(
+        f"{worse['lifts']['champion']['value']:+.4f}"
+    )
     assert out.startswith("registered irm-preference version 2; champion stays at version 1:")
     v2 = story["versions"]["2"]
     assert v2.tags["gate"] == "rejected" and v2.tags["gate_reason"] == worse["reason"]
     assert story["champion_after_worse"].version == "1"
     assert story["champion_after_worse"].uri == "models:/irm-preference/1"
     assert story["champion_after_worse"].run_id == first["run_id"]
+
+
+def v2_tag(story: dict, key: str) -> str:
+    return story["versions"]["2"].tags[key]
 
 
 @pytest.mark.slow
@@ -221,3 +238,40 @@ def test_every_register_run_is_tracked_in_the_store_the_environment_names(story)
     gates = sorted(r.data.tags.get("gate") for r in runs if r.info.status == "FINISHED")
     assert gates == ["accepted", "accepted", "forced", "rejected"]  # the repeat keeps "accepted"
     assert not (story["root"] / "mlflow.db").exists()  # MLFLOW_TRACKING_URI won
+
+
+# ------------------------------------------------------------------------------ no signal, no promotion
+
+SIGNAL_FREE = ("generate.customers=250", "generate.days=60", "generate.signal=false")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_world_without_signal_never_promotes(tmp_path, seed):
+    """Every personal and context effect off: whatever the model's point estimate, no lift's CI
+    clears zero, so no champion; `irm run` stops before scoring and says why."""
+    code, out, err = _cli("run", f"paths.root={tmp_path}", *SIGNAL_FREE, f"seed={seed}")
+    report = json.loads((tmp_path / "reports" / "register.json").read_text())
+    assert report["gate"] == "rejected" and report["champion_version"] is None
+    assert report["lifts"]["best_baseline"]["ci95"][0] <= 0
+    assert "95% CI" in report["reason"] and "register.min_lift 0" in report["reason"]
+    assert code == 2 and "no champion for irm-preference" in err and "95% CI" in err
+    assert not list((tmp_path / "data").glob("scores/date=*"))
+
+
+@pytest.mark.slow
+def test_on_noise_a_retrained_model_does_not_displace_the_champion(tmp_path):
+    """A champion forced in on a world without signal, then retrained with other seeds: each
+    challenger is measured against both (paired on the same requests) and never promoted."""
+    at = f"paths.root={tmp_path}"
+    assert _cli("run", at, *SIGNAL_FREE, "seed=1", "register.force=true")[0] == 0
+    decided = []
+    for seed in (2, 3, 4):
+        assert _cli("train", at, *SIGNAL_FREE, f"seed={seed}")[0] == 0
+        assert _cli("register", at, *SIGNAL_FREE)[0] == 0
+        report = json.loads((tmp_path / "reports" / "register.json").read_text())
+        decided.append(report)
+        assert report["gate"] == "rejected" and report["champion_version"] == "1"
+        assert set(report["lifts"]) == {"best_baseline", "champion"}
+        assert report["previous_champion"]["lift"] == report["lifts"]["champion"]
+        assert "champion version 1" in report["reason"] or "95% CI" in report["reason"]

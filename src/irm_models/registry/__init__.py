@@ -5,6 +5,7 @@ window, git commit, config hash, test metrics and the gate's decision). The alia
 (``register.alias``) moves to the new version only when it beats, on the same test window, both
 the current champion (re-scored on that window) and the best baseline.
 
+- :mod:`~irm_models.registry.evidence`: per-request results and paired lifts with their CI;
 - :mod:`~irm_models.registry.gate`: the gate and the report, pure values (no MLflow);
 - :mod:`~irm_models.registry.store`: MLflow access (runs, versions, aliases, re-scoring);
 - :mod:`~irm_models.registry.refs`: model references (``models:/name@alias``…) for `irm score`.
@@ -16,6 +17,7 @@ import ...``).
 """
 
 from irm_models.models import MODEL
+from irm_models.registry.evidence import Lift, Scored
 from irm_models.registry.gate import (
     ACCEPTED,
     DEFAULT_NAME,
@@ -33,10 +35,8 @@ from irm_models.registry.gate import (
     Candidate,
     Champion,
     Gate,
-    Lift,
     RegisterReport,
     RegisterSettings,
-    Scored,
     decide,
     metric_key,
     summary_line,

@@ -19,14 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from irm_models import columns as C
 from irm_models.config import typed
 from irm_models.errors import ConfigError
-from irm_models.metrics import LOWER_IS_BETTER, METRICS, paired_bootstrap, per_request, summarize
+from irm_models.metrics import LOWER_IS_BETTER, METRICS
 from irm_models.models import MODEL
+from irm_models.registry.evidence import Lift
 
 DEFAULT_NAME = "irm-preference"
 
@@ -89,81 +86,6 @@ class RegisterSettings:
             ConfigError: an unknown key, a value of the wrong type, or an invalid metric/alias.
         """
         return typed(cls, values, "register")
-
-
-@dataclass(frozen=True)
-class Lift:
-    """How much better the challenger is than an opponent on the gate metric, on the same test
-    requests (positive is better, also for log loss and ECE), with the 95% CI of a paired
-    customer bootstrap (``None`` when the metric is undefined on every resample)."""
-
-    value: float
-    ci95: tuple[float, float] | None
-
-    @classmethod
-    def of(cls, found: Mapping[str, Any]) -> Lift:
-        """From :func:`irm_models.metrics.paired_bootstrap`'s result."""
-        ci = found.get("ci95")
-        return cls(float(found["value"]), None if ci is None else (float(ci[0]), float(ci[1])))
-
-    def clears(self, min_lift: float) -> bool:
-        """The CI's lower bound is above ``min_lift``."""
-        return self.ci95 is not None and self.ci95[0] > min_lift
-
-    def text(self) -> str:
-        ci = "no CI" if self.ci95 is None else f"95% CI {self.ci95[0]:+.3f} to {self.ci95[1]:+.3f}"
-        return f"lift {self.value:+.3f}, {ci}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "ci95": None if self.ci95 is None else list(self.ci95)}
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A model's rows of :func:`~irm_models.metrics.per_request` on the test window, and its
-    hand-over threshold (chosen on validation)."""
-
-    rows: pd.DataFrame
-    threshold: float | None = None
-
-    @classmethod
-    def of_ranker(cls, ranker: Any, test: pd.DataFrame, missed: Mapping[Any, int]) -> Scored:
-        """A ranker's rows, computed exactly as `irm train` does (same per-request metrics, its
-        own validation hand-over threshold). Raises InputError when the ranker cannot score the
-        table (its features differ)."""
-        prob, score = ranker.predict(test)
-        rows = per_request(test[C.REQUEST_ID], test[C.LABEL], prob, score, missed)
-        return cls(rows, ranker.meta.get("handover_threshold"))
-
-    def value(self, metric: str, bins: int) -> float | None:
-        """Its ``metric`` on the window (``None`` when undefined there)."""
-        value = summarize(self.rows, self.threshold, bins)[metric]
-        return None if math.isnan(value) else float(value)
-
-    def lift_over(
-        self,
-        other: Scored,
-        customers: np.ndarray,
-        metric: str,
-        bins: int,
-        n_boot: int,
-        seed: int,
-    ) -> Lift:
-        """How much better than ``other`` on the same requests, with a paired customer-bootstrap
-        CI; ``customers`` holds the customer of each request."""
-        if not self.rows.index.equals(other.rows.index):
-            raise ValueError("a lift compares two models on the same requests, in the same order")
-        found = paired_bootstrap(
-            self.rows,
-            other.rows,
-            customers,
-            metric,
-            (self.threshold, other.threshold),
-            bins,
-            n_boot,
-            seed,
-        )
-        return Lift.of(found)
 
 
 @dataclass(frozen=True)
@@ -235,8 +157,7 @@ def decide(
     ``settings.force`` promotes a rejected challenger anyway (decision ``forced``).
 
     Args:
-        metric: the deciding metric (``hit@1``…; log loss and ECE: lower is better, and a lift
-            is always "how much better").
+        metric: the deciding metric (a lift is always "how much better", also for log loss).
         challenger: the new version's value on the test window.
         baseline: (name, value, the challenger's lift over it) of the best baseline.
         champion: the current champion re-scored on that window, or ``None`` when there is none.

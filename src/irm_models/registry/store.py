@@ -24,12 +24,12 @@ import pandas as pd
 from irm_models.config import TrackingStore, project_root
 from irm_models.errors import InputError
 from irm_models.models import MODEL
+from irm_models.registry.evidence import Scored
 from irm_models.registry.gate import (
     DESCRIPTION,
     TAG_COMMIT,
     Candidate,
     Champion,
-    Scored,
     window_difference,
 )
 

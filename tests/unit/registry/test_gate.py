@@ -10,13 +10,14 @@ import pytest
 
 from irm_models.errors import ConfigError
 from irm_models.registry import gate as G
+from irm_models.registry.evidence import Lift, Scored
 
 # ------------------------------------------------------------------------------ the decision
 
 
 SETTINGS = G.RegisterSettings()
-CLEAR = G.Lift(0.024, (0.011, 0.037))  # the CI is above 0
-NOISE = G.Lift(0.004, (-0.008, 0.016))  # a higher point estimate, a CI that includes 0
+CLEAR = Lift(0.024, (0.011, 0.037))  # the CI is above 0
+NOISE = Lift(0.004, (-0.008, 0.016))  # a higher point estimate, a CI that includes 0
 
 
 def _decide(challenger, baseline, champion=None, customers=200, **settings):
@@ -75,8 +76,8 @@ def test_numbers_are_shown_until_they_differ():
 
 
 def test_a_lift_without_a_ci_never_clears():
-    assert not G.Lift(0.1, None).clears(0.0)
-    gate = _decide(0.6, ("b", 0.5, G.Lift(0.1, None)))
+    assert not Lift(0.1, None).clears(0.0)
+    gate = _decide(0.6, ("b", 0.5, Lift(0.1, None)))
     assert gate.decision == G.REJECTED and "lift +0.100, no CI" in gate.reason
 
 
@@ -86,7 +87,7 @@ def test_lower_is_better_is_said_for_log_loss_and_ece():
 
 
 def test_too_few_test_customers_refuse_any_lift():
-    gate = _decide(0.7, ("context_favourite", 0.5, G.Lift(0.037, (0.037, 0.037))), customers=1)
+    gate = _decide(0.7, ("context_favourite", 0.5, Lift(0.037, (0.037, 0.037))), customers=1)
     assert gate.decision == G.REJECTED
     assert gate.reason.startswith(
         "the test window holds 1 customer: too few for a lift, which needs at least "
@@ -133,13 +134,13 @@ def test_a_lift_is_measured_on_the_same_requests_paired():
     )
     other = rows.assign(hit1=[False, False, True, False])
     customers = np.array(["a", "a", "b", "c"])
-    lift = G.Scored(rows).lift_over(G.Scored(other), customers, "hit@1", 10, 200, 0)
+    lift = Scored(rows).lift_over(Scored(other), customers, "hit@1", 10, 200, 0)
     assert lift.value == pytest.approx(0.5)
     assert lift.ci95 is not None and lift.ci95[0] <= 0.5 <= lift.ci95[1]
-    same = G.Scored(rows).lift_over(G.Scored(rows), customers, "hit@1", 10, 200, 0)
-    assert same == G.Lift(0.0, (0.0, 0.0))  # paired: identical models never differ
+    same = Scored(rows).lift_over(Scored(rows), customers, "hit@1", 10, 200, 0)
+    assert same == Lift(0.0, (0.0, 0.0))  # paired: identical models never differ
     with pytest.raises(ValueError, match="same requests"):
-        G.Scored(rows).lift_over(G.Scored(other.iloc[::-1]), customers, "hit@1", 10, 20, 0)
+        Scored(rows).lift_over(Scored(other.iloc[::-1]), customers, "hit@1", 10, 20, 0)
 
 
 # ------------------------------------------------------------------------------ settings

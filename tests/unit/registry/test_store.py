@@ -11,7 +11,8 @@ import pytest
 from irm_models import columns as C
 from irm_models.config import TrackingStore
 from irm_models.errors import InputError
-from irm_models.registry.gate import Champion, Scored
+from irm_models.registry.evidence import Scored
+from irm_models.registry.gate import Champion
 
 # `irm_models.registry.store` is the context manager of that name once the package is imported.
 S = importlib.import_module("irm_models.registry.store")
