@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from irm_models import columns as C
-from irm_models.errors import ConfigError
-from irm_models.splits import SplitSettings, windows
+from irm_models.errors import ConfigError, InputError
+from irm_models.splits import SplitSettings, check_sizes, window_sizes, windows
 
 # one visit a day for 100 days: fraction f of the span is day 99 * f
 VISITS = pd.DataFrame(
@@ -58,8 +58,47 @@ def test_refreshed_steps_tile_the_window_and_each_sees_history_to_its_own_start(
         ({"valid": [0.7, 0.9]}, "must end before split.test"),
         ({"train_cutoffs": [0.6]}, "split.train_cutoffs [0.6]"),
         ({"test": [0.8, 1.2]}, "0 <= start < end <= 1"),
+        ({"min_requests": -1}, "split.min_requests must be a whole number >= 0"),
+        ({"min_customers": 2.5}, "split.min_customers must be a whole number >= 0"),
     ],
 )
 def test_bad_split_config_is_named(over, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         windows(_split(**over), VISITS)
+
+
+# two customers, one visit a day each for 100 days (two lines per visit: a basket)
+BASKETS = pd.DataFrame(
+    {
+        C.CUSTOMER_ID: [c for d in range(100) for c in ("a", "a", "b", "b")],
+        C.VISIT_ID: [f"{c}{d}" for d in range(100) for c in ("a", "a", "b", "b")],
+        C.TS: [t for t in pd.date_range("2025-01-01", periods=100, freq="D") for _ in range(4)],
+    }
+)
+
+
+def test_window_sizes_count_visits_and_customers_valid_and_test_whole():
+    sizes = {w.name: w for w in window_sizes(windows(_split(refresh_days=7), BASKETS), BASKETS)}
+    assert list(sizes) == ["train_1", "train_2", "valid", "test"]  # refresh steps counted whole
+    # (day 29.7, day 49.5]: days 30..49, 20 visits of each customer
+    assert (sizes["train_1"].requests, sizes["train_1"].customers) == (40, 2)
+    assert (sizes["test"].requests, sizes["test"].customers) == (2 * 20, 2)  # days 80..99
+
+
+def test_thin_windows_are_refused_naming_the_data_and_the_need():
+    split = _split(min_requests=20, min_customers=2)
+    check_sizes(split, window_sizes(windows(split, BASKETS), BASKETS), BASKETS)  # enough
+    thin = _split(min_requests=30, min_customers=3)
+    with pytest.raises(InputError) as info:
+        check_sizes(thin, window_sizes(windows(thin, BASKETS), BASKETS), BASKETS)
+    message = str(info.value)
+    assert message.startswith("too little data: 4 windows are too thin (train_1 (2025-01-30")
+    assert "40 requests from 2 customers" in message
+    assert "split.min_requests=30 requests from split.min_customers=3 customers" in message
+    assert (
+        "The data holds 200 visits of 2 customers over 99.0 days (2025-01-01 .. 2025-04-10)"
+        in message
+    )
+    few = _split(min_requests=25, min_customers=1)
+    with pytest.raises(InputError, match=r"1 window is too thin \(valid \(.*\): 20 requests"):
+        check_sizes(few, window_sizes(windows(few, BASKETS), BASKETS), BASKETS)
