@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections.abc import Sequence
 
@@ -59,6 +61,48 @@ def _params_option(args: list[str]) -> tuple[str | None, list[str]]:
     return params, rest
 
 
+_FULL = {errno.ENOSPC: "no space left on device"}
+if hasattr(errno, "EDQUOT"):
+    _FULL[errno.EDQUOT] = "disk quota exceeded"
+
+
+def _disk_full(exc: OSError) -> str | None:
+    """What is full, if ``exc`` is a full disk or an exceeded quota (else None). Libraries that
+    do their own I/O (pyarrow) raise an OSError with only the system's message in its text."""
+    if exc.errno in _FULL:
+        return _FULL[exc.errno]
+    text = str(exc).lower()
+    return next((what for what in _FULL.values() if what in text), None)
+
+
+def _disk_full_message(exc: OSError, root: str | None) -> str:
+    """One line: what is full, the file being written (``exc.filename``, else paths.root) and
+    the free space there."""
+    import shutil
+    from pathlib import Path
+
+    where = exc.filename or root
+    text = f"{_disk_full(exc)}"
+    if where:
+        path = Path(os.fsdecode(where)).absolute()
+        folder = next((p for p in (path, *path.parents) if p.is_dir()), None)
+        text += f" writing {path}" if exc.filename else f" writing under paths.root {path}"
+        if folder is not None:
+            text += f" ({_size(shutil.disk_usage(folder).free)} free in {folder})"
+    return (
+        f"{text}; outputs are written atomically, so the previous ones are intact: free some "
+        "space (or choose another paths.root) and re-run"
+    )
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"  # unreachable
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 user error, 1 bug)."""
     from irm_models.errors import IrmError
@@ -106,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from irm_models.config import compose, load_params
 
     console = Console(highlight=False)
+    cfg = None
     try:
         cfg = compose(overrides) if params_file is None else load_params(params_file)
         if want_help:
@@ -115,6 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IrmError as exc:
         print(f"irm {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if not _disk_full(exc):
+            raise
+        root = cfg.paths.root if cfg is not None else None
+        print(f"irm {name}: error: {_disk_full_message(exc, root)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"irm {name}: interrupted; no partial output was left", file=sys.stderr)
         return 130

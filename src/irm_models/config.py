@@ -71,10 +71,35 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     """
     cfg = _hydra_compose(CONFIG_NAME, overrides)
     OmegaConf.set_struct(cfg, False)
-    root = cfg.paths.root
-    cfg.paths.root = str(Path(root).expanduser().resolve()) if root else str(project_root())
+    cfg.paths.root = output_root(cfg.paths.root, project_root())
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def output_root(value: Any, default: Path) -> str:
+    """``paths.root`` as an absolute folder: ``null`` means ``default``.
+
+    Raises:
+        ConfigError: an explicitly empty value (``paths.root=`` or ``paths.root=$UNSET``: never
+            taken as unset, which would write into the project's own data/), or a path that is
+            or lies under an existing file.
+    """
+    if value is None:
+        return str(default)
+    text = str(value)
+    if not text.strip():
+        raise ConfigError(
+            f"paths.root is empty (paths.root={text!r}; an unset shell variable?): give the "
+            f"folder to write under, or leave paths.root out for the project root ({default})"
+        )
+    path = Path(text).expanduser().resolve()
+    existing = next((p for p in (path, *path.parents) if p.exists()), path)
+    if not existing.is_dir():
+        raise ConfigError(
+            f"paths.root={text}: {existing} is a file, not a folder; every output is written "
+            "under paths.root"
+        )
+    return str(path)
 
 
 def _hydra_compose(
@@ -136,7 +161,7 @@ def load_params(path: str | Path) -> DictConfig:
                 f"{file.name} is generated from conf/: run `make params` (make repro does), or "
                 "`dvc exp run`, which recomposes it; to keep an experiment's values, edit conf/"
             )
-    cfg.paths.root = str(Path(str(cfg.paths.root or ".")).expanduser().resolve())
+    cfg.paths.root = output_root(cfg.paths.root, Path.cwd())
     OmegaConf.set_struct(cfg, True)
     return cfg
 

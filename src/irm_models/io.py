@@ -7,7 +7,9 @@ previous good output.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -65,12 +67,24 @@ def read_table(
     if not path.exists():
         raise InputError(f"{path}: file not found ({role})")
     kind = detect_format(path, fmt)
+    header: list[Any] | None = None
     try:
         if kind == "csv":
             if sep is None:
                 sep = "\t" if ".tsv" in path.name.lower() else ","
+            _check_text_encoding(path, encoding, role)
             frame = pd.read_csv(path, dtype=str, sep=sep, encoding=encoding, keep_default_na=True)
+            # pandas renames a repeated name (dish, dish.1): read the header row as it is
+            first = pd.read_csv(
+                path, header=None, nrows=1, dtype=str, sep=sep, encoding=encoding, na_filter=False
+            )
+            header = first.iloc[0].tolist()
         else:
+            if path.is_file():  # pyarrow refuses a repeated name with a cryptic message
+                import pyarrow.parquet as pq
+
+                header = pq.read_schema(path).names
+                _check_unique_names(path, role, header)
             frame = pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise InputError(
@@ -84,7 +98,74 @@ def read_table(
     if frame.shape[1] == 0 or len(frame) == 0:
         raise InputError(f"{path}: file has no data rows ({role})")
     frame.columns = [str(c).strip() for c in frame.columns]
+    _check_unique_names(path, role, header if header is not None else list(frame.columns))
     return frame
+
+
+# Byte-order marks of the encodings a utf-8 (or latin-1...) reader mistakes for text.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _check_text_encoding(path: Path, encoding: str, role: str) -> None:
+    """Refuse UTF-16/32 text read with a one-byte encoding: a byte-order mark, or NUL bytes
+    in the first bytes (UTF-16 without a BOM), which no CSV in a one-byte encoding has.
+
+    Raises:
+        InputError: the file looks like UTF-16/32, naming ``data.csv_encoding`` to set.
+    """
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return  # read_csv reports the unknown encoding
+    if name.startswith(("utf-16", "utf-32")):
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head[:2] == b"\x1f\x8b":  # gzip: look at the text inside
+        try:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(4096)
+        except (OSError, EOFError):
+            return  # read_csv reports the broken archive
+    found = next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
+    why = f"a {str(found).upper()} byte-order mark"
+    if found is None and b"\x00" in head:
+        # no BOM: ASCII in UTF-16 is the byte and a NUL, in the file's byte order
+        big = head[0::2].count(0) > head[1::2].count(0)
+        found, why = ("utf-16-be" if big else "utf-16-le"), "NUL bytes between its characters"
+    if found is not None:
+        raise InputError(
+            f"{path}: looks like {found[:6].upper()} text ({why}), not {encoding} ({role}); "
+            f"set data.csv_encoding={found} (or save the file as UTF-8)"
+        )
+
+
+def _check_unique_names(path: Path, role: str, names: list[Any]) -> None:
+    """Refuse a header that names a column twice (pandas would rename the second ``x.1``).
+
+    Raises:
+        InputError: naming the repeated names and their (1-based) column positions.
+    """
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        text = "" if name is None or (isinstance(name, float) and pd.isna(name)) else str(name)
+        if text.strip():
+            positions.setdefault(text.strip(), []).append(i)
+    repeated = {n: p for n, p in positions.items() if len(p) > 1}
+    if repeated:
+        shown = "; ".join(
+            f"'{n}' (columns {', '.join(map(str, p[:-1]))} and {p[-1]})"
+            for n, p in repeated.items()
+        )
+        raise InputError(
+            f"{path}: more than one column has the same name ({role}): {shown}; "
+            "give every column its own name"
+        )
 
 
 def _temp_sibling(path: Path, suffix: str = "") -> Path:

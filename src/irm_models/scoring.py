@@ -13,6 +13,7 @@ import itertools
 import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import pandas as pd
 from irm_models import columns as C
 from irm_models.config import typed
 from irm_models.data.contract import recorded
+from irm_models.data.values import readings
 from irm_models.errors import ConfigError
 from irm_models.explain import METHODS, Explainer
 from irm_models.features import FeatureSpec, Population, build_features
@@ -66,10 +68,7 @@ class ScoreSettings:
         if empty:
             raise ConfigError(f"score.grid.{empty[0]} lists no values")
         if self.date is not None:
-            try:
-                pd.Timestamp(self.date)
-            except ValueError:
-                raise ConfigError(f"score.date: not a date: {self.date!r}") from None
+            check_iso_date(self.date, "score.date")
 
     @classmethod
     def from_config(cls, score: Mapping[str, Any]) -> ScoreSettings:
@@ -112,6 +111,33 @@ def consent_filter(
     if listed is not None:
         ok &= customer.isin(listed)
     return requests.loc[ok], int((~ok).sum())
+
+
+# The dates a scoring date may take: pandas' timestamp range less a margin for the windows.
+FIRST_DATE, LAST_DATE = "1678-01-01", "2261-12-31"
+
+
+def check_iso_date(value: str, key: str) -> None:
+    """``value`` is an ISO date (``YYYY-MM-DD``) within [FIRST_DATE, LAST_DATE].
+
+    Raises:
+        ConfigError: it is not, in one line naming ``key``.
+    """
+    text = str(value).strip()
+    try:
+        if len(text) != 10 or text[4] != "-" or text[7] != "-":
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+    except ValueError:
+        both = readings(text)
+        raise ConfigError(
+            f"{key} must be an ISO date YYYY-MM-DD (got {text!r}" + (f": {both})" if both else ")")
+        ) from None
+    if not FIRST_DATE <= day.isoformat() <= LAST_DATE:
+        raise ConfigError(
+            f"{key} must lie between {FIRST_DATE} and {LAST_DATE}, the dates pandas can hold "
+            f"(got {text})"
+        )
 
 
 def score_date(setting: str | None, history: pd.DataFrame) -> pd.Timestamp:

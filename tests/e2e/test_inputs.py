@@ -456,7 +456,8 @@ def _(inputs):
     frame = GOOD.assign(dish=["crème brûlée", *GOOD["dish"][1:]])
     text = frame.to_csv(index=False, sep=";", lineterminator="\r\n")
     path.write_bytes(text.encode("latin-1"))
-    return [*BYO, f"data.visits={path}", "data.csv_sep=';'", "data.csv_encoding=latin-1"], ["visits"]
+    args = [*BYO, f"data.visits={path}", "data.csv_sep=';'", "data.csv_encoding=latin-1"]
+    return args, ["visits"]
 
 
 @row(

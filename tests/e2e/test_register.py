@@ -240,7 +240,7 @@ def test_every_register_run_is_tracked_in_the_store_the_environment_names(story)
     assert not (story["root"] / "mlflow.db").exists()  # MLFLOW_TRACKING_URI won
 
 
-# ------------------------------------------------------------------------------ no signal, no promotion
+# ------------------------------------------------------------------- no signal, no promotion
 
 SIGNAL_FREE = ("generate.customers=250", "generate.days=60", "generate.signal=false")
 
@@ -250,7 +250,7 @@ SIGNAL_FREE = ("generate.customers=250", "generate.days=60", "generate.signal=fa
 def test_a_world_without_signal_never_promotes(tmp_path, seed):
     """Every personal and context effect off: whatever the model's point estimate, no lift's CI
     clears zero, so no champion; `irm run` stops before scoring and says why."""
-    code, out, err = _cli("run", f"paths.root={tmp_path}", *SIGNAL_FREE, f"seed={seed}")
+    code, _, err = _cli("run", f"paths.root={tmp_path}", *SIGNAL_FREE, f"seed={seed}")
     report = json.loads((tmp_path / "reports" / "register.json").read_text())
     assert report["gate"] == "rejected" and report["champion_version"] is None
     assert report["lifts"]["best_baseline"]["ci95"][0] <= 0

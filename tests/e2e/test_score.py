@@ -138,6 +138,45 @@ def test_requests_file_carries_its_columns_and_skips_customers_without_consent(
     assert scores.loc[scores["ticket"] == "r2", C.TS].iloc[0] == pd.Timestamp("2025-05-02 14:00")
 
 
+def test_a_request_id_column_is_the_request_id_of_the_scores(irm, tiny_cafe_root, out, tmp_path):
+    customers = pd.read_parquet(tiny_cafe_root / "data" / "interim" / "customers.parquet")
+    yes = customers.loc[customers[C.CONSENT], C.CUSTOMER_ID].iloc[:2].tolist()
+    requests = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: yes,
+            C.TS: ["2025-05-02 08:30", "2025-05-02 16:00"],
+            C.REQUEST_ID: ["q-1", "q-2"],
+            "note": ["a", "b"],
+        }
+    )
+    path = tmp_path / "requests.csv"
+    requests.to_csv(path, index=False)
+    root = f"paths.root={tiny_cafe_root}"
+    result = irm("score", root, *out, f"score.requests={path}", "score.k=2")
+    assert result.code == 0, result.err
+    scores = _scores(_only(tmp_path / "scores"))
+    assert list(scores.columns) == [C.REQUEST_ID, C.CUSTOMER_ID, C.TS, "note", *SCORE_COLUMNS]
+    assert scores[C.REQUEST_ID].tolist() == ["q-1", "q-1", "q-2", "q-2"]
+
+    # data.columns.request_id names another column
+    requests.rename(columns={C.REQUEST_ID: "ticket"}).to_csv(path, index=False)
+    mapped = "data.columns.request_id=ticket"
+    result = irm("score", root, *out, f"score.requests={path}", "score.k=2", mapped)
+    assert result.code == 0, result.err
+    scores = _scores(_only(tmp_path / "scores"))
+    assert scores[C.REQUEST_ID].tolist() == ["q-1", "q-1", "q-2", "q-2"]
+    assert "ticket" not in scores
+
+    # repeated ids: exit 2 naming them with their counts; the previous output stays
+    before = digest(tmp_path / "scores")
+    requests.assign(ticket=["q-1", "q-1"]).drop(columns=[C.REQUEST_ID]).to_csv(path, index=False)
+    result = irm("score", root, *out, f"score.requests={path}", mapped)
+    assert result.code == 2
+    assert "'ticket' (request_id): must be unique" in result.err
+    assert "'q-1' on 2 rows (line 2, line 3)" in result.err
+    assert digest(tmp_path / "scores") == before
+
+
 def test_a_bad_requests_file_names_the_file_column_and_rows(irm, tiny_cafe_root, out, tmp_path):
     path = tmp_path / "bad.csv"
     pd.DataFrame(
@@ -227,6 +266,54 @@ def test_bring_your_own_data_runs_and_scores_with_renamed_columns(irm, tmp_path)
     assert list(out.columns) == [*carried, *SCORE_COLUMNS]
     assert out["request_ref"].tolist() == ["A-1"] * 3 + ["A-2"] * 3
     assert set(out[C.ITEM]) <= set(bistro["dish"])
+
+
+@pytest.mark.slow
+def test_the_readme_bistro_scores_requests_with_their_own_request_ids(irm, tmp_path):
+    """README, "Bring your own data": `irm run` on the bistro's history, then `irm score` of a
+    requests file that brings its own request_id column (then one named by data.columns)."""
+    cafe = tmp_path / "cafe"
+    assert irm("generate", f"paths.root={cafe}", *TINY_CAFE).code == 0
+    visits = pd.read_parquet(cafe / "data" / "raw" / "cafe" / "visits.parquet")
+    names = {C.CUSTOMER_ID: "guest", C.TS: "when", C.ITEM: "dish", C.COMPANION: "party"}
+    names.update({C.INTENT: "occasion", "store": "area", "temperature": "temp_c"})
+    history = visits.rename(columns=names).drop(columns=["channel", "weather"])
+    history.to_csv(tmp_path / "history.csv", index=False)
+    data = [
+        "data=csv",
+        f"data.visits={tmp_path / 'history.csv'}",
+        "data.columns.customer_id=guest",
+        "data.columns.ts=when",
+        "data.columns.item=dish",
+        "data.columns.companion=party",
+        "data.columns.intent=occasion",
+        "data.context.categorical=[area]",
+        "data.context.numeric=[temp_c]",
+        f"paths.root={tmp_path / 'bistro'}",
+    ]
+    assert irm("run", *data, "register.force=true").code == 0
+    requests = pd.DataFrame(
+        {
+            "guest": [history["guest"].iloc[0], "walk-in"],
+            "when": ["2025-05-03 08:00", "2025-05-03 13:00"],
+            "party": ["kids", "alone"],
+            "temp_c": [12.0, None],
+            "request_id": ["B-7", "B-8"],
+        }
+    )
+    requests.to_csv(tmp_path / "requests.csv", index=False)
+    scored = irm("score", *data, f"score.requests={tmp_path / 'requests.csv'}")
+    assert scored.code == 0, scored.err
+    out = _scores(_only(tmp_path / "bistro" / "data" / "scores"))
+    carried = [C.CUSTOMER_ID, C.TS, C.COMPANION, "temp_c"]
+    assert list(out.columns) == [C.REQUEST_ID, *carried, *SCORE_COLUMNS]
+    assert out[C.REQUEST_ID].tolist() == ["B-7"] * 3 + ["B-8"] * 3
+
+    requests.rename(columns={"request_id": "order_ref"}).to_csv(tmp_path / "refs.csv", index=False)
+    mapped = ("data.columns.request_id=order_ref", f"score.requests={tmp_path / 'refs.csv'}")
+    assert irm("score", *data, *mapped).code == 0
+    again = _scores(_only(tmp_path / "bistro" / "data" / "scores"))
+    pd.testing.assert_frame_equal(again, out)
 
 
 def test_a_grid_dimension_must_be_a_context_column(irm, tiny_cafe_root, out):

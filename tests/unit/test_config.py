@@ -47,6 +47,29 @@ def test_default_root_is_the_project_root():
     assert Path(cfg.paths.root) == config_dir().parent
 
 
+def test_an_explicitly_empty_root_is_an_error_not_the_project_root():
+    """`paths.root=$ROOT` with ROOT unset must not write into the checkout's data/."""
+    for override in ("paths.root=", "paths.root=''", "paths.root='  '"):
+        with pytest.raises(ConfigError, match=r"paths.root is empty .*an unset shell variable"):
+            compose([override])
+    assert Path(compose(["paths.root=null"]).paths.root) == config_dir().parent
+
+
+def test_a_root_that_is_or_lies_under_a_file_is_an_error(tmp_path):
+    file = tmp_path / "a_file"
+    file.write_text("")
+    for root in (file, file / "sub"):
+        with pytest.raises(ConfigError) as err:
+            compose([f"paths.root={root}"])
+        assert str(err.value) == (
+            f"paths.root={root}: {file} is a file, not a folder; every output is written under "
+            "paths.root"
+        )
+    assert compose([f"paths.root={tmp_path / 'new' / 'deep'}"]).paths.root == str(
+        tmp_path / "new" / "deep"
+    )
+
+
 def test_relative_root_is_relative_to_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = compose(["paths.root=out"])
@@ -100,8 +123,8 @@ def test_a_stage_is_handed_only_its_keys():
     from irm_models.stages import STAGES
 
     cfg = select(compose([]), STAGES["register"].keys)
-    assert set(cfg) == {"register", "model", "evaluate", "mlflow", "paths"}
-    assert set(cfg.model) == {"registry_name"} and set(cfg.evaluate) == {"ece_bins"}
+    assert set(cfg) == {"seed", "register", "model", "evaluate", "mlflow", "paths"}
+    assert set(cfg.model) == {"registry_name"} and "bootstrap" in cfg.evaluate
     with pytest.raises(ConfigAttributeError):
         _ = cfg.model.params  # not declared by register: not there to read
 

@@ -43,6 +43,7 @@ def test_metrics_report_has_today_s_keys_in_order_and_no_placeholders():
         "lift_hit@1",
         "lift_hit@1_by_model",
         "candidate_recall",
+        "handover_thresholds",
         "by_context",
     ]
     assert report["n_test_visits"] == 2 and report["candidate_recall"] == 1.0

@@ -46,3 +46,71 @@ def test_read_table_encoding(tmp_path):
     assert read_table(path, encoding="latin-1").iloc[0, 1] == "café crème"
     with pytest.raises(InputError, match="unknown text encoding"):
         read_table(path, encoding="klingon")
+
+
+def test_a_column_named_twice_is_refused_naming_the_file_names_and_positions(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_text("guest,when,dish,party,dish\ng1,2025-01-01 08:00,latte,alone,tea\n")
+    with pytest.raises(InputError) as err:
+        read_table(path, role="data.visits")
+    assert str(err.value) == (
+        f"{path}: more than one column has the same name (data.visits): 'dish' (columns 3 and 5); "
+        "give every column its own name"
+    )
+    path.write_text("a;b;a;b;a\n1;2;3;4;5\n")  # the separator given, every repeat listed
+    with pytest.raises(InputError, match=r"'a' \(columns 1, 3 and 5\); 'b' \(columns 2 and 4\)"):
+        read_table(path, sep=";")
+    path.write_text("dish, dish\nlatte,tea\n")  # the same once trimmed
+    with pytest.raises(InputError, match=r"'dish' \(columns 1 and 2\)"):
+        read_table(path)
+
+
+def test_a_genuine_dotted_name_is_not_a_repeat(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_text("x.1,dish,dish.1\n1,latte,tea\n")
+    assert list(read_table(path).columns) == ["x.1", "dish", "dish.1"]
+
+
+def test_a_parquet_column_named_twice_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "v.parquet"
+    table = pa.table([pa.array(["a"]), pa.array(["b"]), pa.array(["c"])], names=["x", "y", "x"])
+    pq.write_table(table, path)
+    with pytest.raises(InputError, match=r"same name \(input\): 'x' \(columns 1 and 3\)"):
+        read_table(path)
+
+
+TEXT = "guest,when,dish\ng1,2025-01-01 08:00,caf\xe9\n"
+
+
+@pytest.mark.parametrize(
+    ("codec", "hint", "why"),
+    [
+        ("utf-16", "utf-16", "a UTF-16 byte-order mark"),
+        ("utf-16-le", "utf-16-le", "NUL bytes"),
+        ("utf-16-be", "utf-16-be", "NUL bytes"),
+    ],
+)
+def test_utf16_is_named_with_the_setting_to_use(tmp_path, codec, hint, why):
+    import gzip
+
+    path = tmp_path / "v.csv"
+    path.write_bytes(TEXT.encode(codec))
+    for file in (path, tmp_path / "v.csv.gz"):
+        if file.suffix == ".gz":
+            file.write_bytes(gzip.compress(TEXT.encode(codec)))
+        with pytest.raises(InputError) as err:
+            read_table(file, role="data.visits")
+        message = str(err.value)
+        assert "\n" not in message and message.startswith(f"{file}: looks like UTF-16 text")
+        assert why in message and f"set data.csv_encoding={hint} " in message
+        assert read_table(file, encoding=hint).iloc[0, 2] == "café"
+
+
+def test_a_utf8_byte_order_mark_is_read_as_utf8(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_bytes(TEXT.encode("utf-8-sig"))
+    frame = read_table(path)
+    assert list(frame.columns) == ["guest", "when", "dish"] and frame.iloc[0, 2] == "café"

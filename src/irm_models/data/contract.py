@@ -52,7 +52,7 @@ class DataSpec:
     categorical: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
     timezone: str = "UTC"
-    dayfirst: bool = False
+    dayfirst: bool | None = None  # dd/mm dates: True day-first, False month-first, None infer
     as_of: pd.Timestamp | None = None  # naive local time; None = no cutoff check
     consent_required: bool = False
     attributes_categorical: tuple[str, ...] = ()  # customer attributes (customers file)
@@ -63,11 +63,12 @@ class DataSpec:
         for canon in C.REQUIRED_VISIT_COLUMNS:
             if not self.columns.get(canon):
                 problems.append(f"data.columns.{canon} must name a column (it is required)")
-        unknown = set(self.columns) - set(CANONICAL_VISIT_COLUMNS)
+        # request_id: a requests file's own id column (scoring only; visits have none)
+        unknown = set(self.columns) - {*CANONICAL_VISIT_COLUMNS, C.REQUEST_ID}
         if unknown:
             problems.append(
                 f"data.columns: unknown canonical names {sorted(unknown)}; "
-                f"known: {list(CANONICAL_VISIT_COLUMNS)}"
+                f"known: {[*CANONICAL_VISIT_COLUMNS, C.REQUEST_ID]}"
             )
         context = [*self.categorical, *self.numeric]
         dupes = sorted({c for c in context if context.count(c) > 1})
@@ -116,7 +117,7 @@ class DataSpec:
             categorical=tuple(context.get("categorical") or ()),
             numeric=tuple(context.get("numeric") or ()),
             timezone=timezone,
-            dayfirst=bool(data.get("dayfirst", False)),
+            dayfirst=_dayfirst(data.get("dayfirst")),
             as_of=resolve_as_of(data.get("as_of"), timezone, now),
             consent_required=bool(data.get("consent_required", False)),
             attributes_categorical=tuple(attributes.get("categorical") or ()),
@@ -136,6 +137,19 @@ class DataSpec:
         names = {canon: src for canon, src in self.columns.items() if src}
         names.update({c: c for c in self.context})
         return names
+
+
+def _dayfirst(value: Any) -> bool | None:
+    """``data.dayfirst``: true (day-first), false (month-first) or null (infer from the data)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false", "null", "none", ""):
+        return {"true": True, "false": False}.get(text)
+    raise ConfigError(
+        f"data.dayfirst must be true (dd/mm/yyyy), false (mm/dd/yyyy) or null (infer the order "
+        f"from the values); got {value!r}"
+    )
 
 
 def resolve_as_of(value: Any, timezone: str, now: pd.Timestamp | None = None) -> pd.Timestamp:

@@ -33,7 +33,13 @@ from irm_models.data.contract import (
 )
 from irm_models.data.ingest_report import ingest_report
 from irm_models.data.requests import normalise_requests
-from irm_models.data.values import category, parse_timestamps
+from irm_models.data.values import (
+    RANGE_RULE,
+    Timestamps,
+    category,
+    column_timestamps,
+    parse_timestamps,
+)
 from irm_models.errors import ContractError, Violation
 
 __all__ = [
@@ -101,11 +107,13 @@ def map_columns(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFra
     return raw[list(keep)].rename(columns=keep)
 
 
-def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFrameSchema:
+def _rule_schema(spec: DataSpec, stamps: Timestamps, has_visit_id: bool) -> pa.DataFrameSchema:
+    ts = stamps.values
     parseable = rule(
-        lambda s: ~not_blank(s) | ts.notna(),
+        lambda s: ~not_blank(s) | ts.notna() | stamps.out_of_range,
         "must be a parseable timestamp (e.g. 2025-03-01 08:15 or ISO 8601)",
     )
+    in_range = rule(lambda s: ~stamps.out_of_range, RANGE_RULE)
     after = rule(
         lambda s: ts.isna() | (ts <= spec.as_of), f"must not be after data.as_of ({spec.as_of})"
     )
@@ -116,6 +124,7 @@ def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFr
             checks=[
                 present(),
                 parseable,
+                in_range,
                 *([after] if spec.as_of is not None else []),
             ],
             nullable=True,
@@ -141,13 +150,21 @@ def _rule_schema(spec: DataSpec, ts: pd.Series, has_visit_id: bool) -> pa.DataFr
     return pa.DataFrameSchema(cols, checks=checks, name="visit rules")
 
 
-def normalise_visits(mapped: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFrame:
-    """Check the contract's row rules on a mapped frame and return canonical, typed visits."""
-    ts = parse_timestamps(mapped[C.TS], spec.timezone, spec.dayfirst)
+def normalise_visits(
+    mapped: pd.DataFrame, spec: DataSpec, source: Source, stamps: Timestamps | None = None
+) -> pd.DataFrame:
+    """Check the contract's row rules on a mapped frame and return canonical, typed visits.
+
+    Args:
+        stamps: ``mapped``'s timestamps when already read (:func:`column_timestamps`).
+    """
+    if stamps is None:
+        stamps = column_timestamps(mapped[C.TS], spec, source)
+    ts = stamps.values
     has_visit_id = C.VISIT_ID in mapped.columns
     shown = [C.CUSTOMER_ID, C.TS, C.ITEM, *([C.VISIT_ID] if has_visit_id else [])]
     raise_violations(
-        _rule_schema(spec, ts, has_visit_id), mapped, source, spec.source_names(), shown
+        _rule_schema(spec, stamps, has_visit_id), mapped, source, spec.source_names(), shown
     )
 
     out = pd.DataFrame(index=mapped.index)
@@ -284,7 +301,9 @@ def ingest(
 
     mapped = map_columns(raw_visits, spec, source)
     duplicated = raw_visits.duplicated(keep="first").to_numpy()
-    visits = normalise_visits(mapped.loc[~duplicated], spec, source)
+    kept = mapped.loc[~duplicated]
+    stamps = column_timestamps(kept[C.TS], spec, source)
+    visits = normalise_visits(kept, spec, source, stamps)
     dropped: dict[str, int] = {"exact_duplicate_rows": int(duplicated.sum())}
 
     visits, excluded_customers = _exclude_without_consent(visits, customers, spec, dropped)
@@ -312,6 +331,7 @@ def ingest(
         customers,
         items,
         visit_id_given=C.VISIT_ID in mapped.columns,
+        timestamp_order=stamps.order,
     )
     return Ingested(visits=visits, customers=customers, items=items, report=report)
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.data.contract import MAX_EXAMPLES, DataSpec, Source, recorded
+from irm_models.data.values import DateOrder
 
 
 def ingest_report(
@@ -23,6 +24,7 @@ def ingest_report(
     customers: pd.DataFrame | None,
     items: pd.DataFrame | None,
     visit_id_given: bool,
+    timestamp_order: DateOrder | None = None,
 ) -> dict[str, Any]:
     """The report of one ingest.
 
@@ -32,6 +34,7 @@ def ingest_report(
         dropped: rows dropped, by reason; ``excluded_customers``: customers excluded for consent.
         customers, items: the canonical customers and items tables, if given.
         visit_id_given: whether the file brings its own visit ids.
+        timestamp_order: how the ``ts`` column's day-and-month dates were read, and why.
     """
     known = {col: round(float(recorded(visits[col]).mean()), 4) for col in C.CORE_CONTEXT}
     known.update({col: round(float(recorded(visits[col]).mean()), 4) for col in spec.context})
@@ -47,10 +50,13 @@ def ingest_report(
             "start": visits[C.TS].min().isoformat(),
             "end": visits[C.TS].max().isoformat(),
         },
+        **({"timestamp_order": timestamp_order.to_dict()} if timestamp_order else {}),
         "timezone": spec.timezone,
         "as_of": spec.as_of.isoformat() if spec.as_of is not None else None,
         "visit_id": "from file" if visit_id_given else "derived from customer_id and ts",
         "context_known_share": known,
+        # declared numeric context with no value at all: its features stay missing
+        "numeric_context_empty": [col for col in spec.numeric if not visits[col].notna().any()],
         "dropped": dropped,
         "customers_excluded_for_consent": excluded_customers,
     }

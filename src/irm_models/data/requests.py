@@ -2,7 +2,8 @@
 
 A request is a customer at a moment (``customer_id``, ``ts``), with whatever context is known; it
 is mapped by the same ``data.columns`` as the visits, and every other column is carried through to
-the scores unchanged.
+the scores unchanged. A request's own id (a ``request_id`` column, or the column named by
+``data.columns.request_id``) becomes the scores' ``request_id``: unique and non-empty.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandera.pandas as pa
 from irm_models import columns as C
 from irm_models.data.contract import (
     CANONICAL_VISIT_COLUMNS,
+    MAX_EXAMPLES,
     DataSpec,
     Source,
     label,
@@ -25,7 +27,7 @@ from irm_models.data.contract import (
     rule,
     to_number,
 )
-from irm_models.data.values import category, parse_timestamps
+from irm_models.data.values import RANGE_RULE, Timestamps, category, column_timestamps
 from irm_models.errors import ContractError, Violation
 
 
@@ -40,13 +42,20 @@ def normalise_requests(
         ContractError: a required column is missing, a value breaks a rule, or a carried column
             would clash with a canonical or ``reserved`` (output) column name.
     """
-    names = spec.source_names()
+    names = request_names(spec)
     frame = raw.rename(columns=_mapped_columns(raw, spec, source, reserved))
-    ts = parse_timestamps(frame[C.TS], spec.timezone, spec.dayfirst)
-    raise_violations(_rule_schema(spec, frame, ts), frame, source, names, [C.CUSTOMER_ID, C.TS])
+    stamps = column_timestamps(frame[C.TS], spec, source)  # the file's own date order
+    shown = [C.CUSTOMER_ID, C.TS, *([C.REQUEST_ID] if C.REQUEST_ID in frame else [])]
+    repeated = _repeated_ids(frame, source, names)
+    try:
+        raise_violations(_rule_schema(spec, frame, stamps), frame, source, names, shown)
+    except ContractError as exc:  # every broken rule at once
+        raise ContractError(source.path, [*exc.violations, *repeated]) from None
+    if repeated:
+        raise ContractError(source.path, repeated)
     out = frame.copy()
     out[C.CUSTOMER_ID] = frame[C.CUSTOMER_ID].astype("str").str.strip()
-    out[C.TS] = ts
+    out[C.TS] = stamps.values
     for canon in C.CORE_CONTEXT:
         if canon in frame:
             out[canon] = category(frame[canon], lower=True)
@@ -56,7 +65,37 @@ def normalise_requests(
     for name in spec.numeric:
         if name in frame:
             out[name] = to_number(frame[name])
+    if C.REQUEST_ID in frame:  # the file's own ids, first, as in the context grid's scores
+        out.insert(0, C.REQUEST_ID, out.pop(C.REQUEST_ID).astype("str").str.strip())
     return out
+
+
+def request_names(spec: DataSpec) -> dict[str, str]:
+    """Canonical column -> its name in a requests file: the visits' mapping, plus the request's
+    own id (``data.columns.request_id``, else a column named ``request_id``)."""
+    return {**spec.source_names(), C.REQUEST_ID: spec.columns.get(C.REQUEST_ID) or C.REQUEST_ID}
+
+
+def _repeated_ids(frame: pd.DataFrame, source: Source, names: dict[str, str]) -> list[Violation]:
+    """The request ids given on more than one row, each with its count and lines."""
+    if C.REQUEST_ID not in frame:
+        return []
+    ids = frame[C.REQUEST_ID]
+    ids = ids.astype("str").str.strip().where(not_blank(ids))
+    counts = ids.value_counts(sort=False)
+    counts = counts[counts > 1]
+    if counts.empty:
+        return []
+    examples = []
+    for value, n in counts.iloc[:MAX_EXAMPLES].items():
+        rows = ids.index[ids == value][:3]
+        more = ", ..." if n > len(rows) else ""
+        examples.append(f"{value!r} on {n} rows ({', '.join(source.row(i) for i in rows)}{more})")
+    if len(counts) > MAX_EXAMPLES:
+        examples.append(f"... and {len(counts) - MAX_EXAMPLES} more repeated ids")
+    repeat = "1 id repeats" if len(counts) == 1 else f"{len(counts)} ids repeat"
+    rule_text = f"must be unique (one row per request): {repeat}"
+    return [Violation(label(C.REQUEST_ID, names), rule_text, int(counts.sum()), examples)]
 
 
 def _mapped_columns(
@@ -68,7 +107,7 @@ def _mapped_columns(
         ContractError: a required column is missing, or a carried column would clash with a
             canonical or ``reserved`` (output) column name.
     """
-    names = spec.source_names()
+    names = request_names(spec)
     mapped = {
         src: canon
         for canon, src in names.items()
@@ -79,6 +118,14 @@ def _mapped_columns(
         for canon in (C.CUSTOMER_ID, C.TS)
         if names[canon] not in raw.columns
     ]
+    given = spec.columns.get(C.REQUEST_ID)
+    if given and given not in raw.columns:
+        problems.append(
+            Violation(
+                label(C.REQUEST_ID, names),
+                f"mapped column does not exist (data.columns.request_id={given})",
+            )
+        )
     carried = [c for c in raw.columns if c not in mapped]
     clash = [c for c in carried if c in {*CANONICAL_VISIT_COLUMNS, *spec.context, *reserved}]
     problems += [
@@ -91,17 +138,19 @@ def _mapped_columns(
     return mapped
 
 
-def _rule_schema(spec: DataSpec, frame: pd.DataFrame, ts: pd.Series) -> pa.DataFrameSchema:
-    """The row rules of mapped requests (``ts``: the parsed timestamps)."""
+def _rule_schema(spec: DataSpec, frame: pd.DataFrame, stamps: Timestamps) -> pa.DataFrameSchema:
+    """The row rules of mapped requests (``stamps``: the parsed timestamps)."""
+    ts, far = stamps.values, stamps.out_of_range
     rules = {
         C.CUSTOMER_ID: pa.Column(checks=[present()], nullable=True),
         C.TS: pa.Column(
             checks=[
                 present(),
                 rule(
-                    lambda s: ~not_blank(s) | ts.notna(),
+                    lambda s: ~not_blank(s) | ts.notna() | far,
                     "must be a parseable timestamp (e.g. 2025-03-01 08:15 or ISO 8601)",
                 ),
+                rule(lambda s: ~far, RANGE_RULE),
             ],
             nullable=True,
         ),
@@ -111,4 +160,6 @@ def _rule_schema(spec: DataSpec, frame: pd.DataFrame, ts: pd.Series) -> pa.DataF
             rules[name] = pa.Column(
                 checks=[rule(numeric_or_missing, "must be a number (or empty)")], nullable=True
             )
+    if C.REQUEST_ID in frame:
+        rules[C.REQUEST_ID] = pa.Column(checks=[present()], nullable=True)
     return pa.DataFrameSchema(rules, name="request rules")

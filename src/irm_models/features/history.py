@@ -124,16 +124,15 @@ def encode_history(
 
 def _quantile_edges(visits: pd.DataFrame, spec: FeatureSpec) -> dict[str, np.ndarray]:
     """Per numeric column, the inner quantiles of its visits' values that cut it into
-    ``spec.numeric_bins`` bins (fewer when values repeat)."""
-    return {
-        col: np.unique(
-            np.nanquantile(
-                pd.to_numeric(visits[col]).to_numpy(dtype=float),
-                np.linspace(0, 1, spec.numeric_bins + 1)[1:-1],
-            )
-        )
-        for col in spec.numbers
-    }
+    ``spec.numeric_bins`` bins (fewer when values repeat; none when no value is known, so the
+    column's bin stays unknown without numpy's all-NaN warnings)."""
+    edges = {}
+    for col in spec.numbers:
+        values = pd.to_numeric(visits[col]).to_numpy(dtype=float)
+        values = values[~np.isnan(values)]
+        inner = np.linspace(0, 1, spec.numeric_bins + 1)[1:-1]
+        edges[col] = np.unique(np.quantile(values, inner)) if len(values) else np.empty(0)
+    return edges
 
 
 def _recency_weight(now: np.datetime64, rows: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:

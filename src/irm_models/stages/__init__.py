@@ -87,7 +87,7 @@ STAGES: dict[str, Stage] = {
             "register",
             "register the latest trained model in MLflow; the champion alias moves only if it wins",
             "irm_models.stages.register",
-            ("register", "model.registry_name", "evaluate.ece_bins", "mlflow", "paths"),
+            ("seed", "register", "model.registry_name", "evaluate", "mlflow", "paths"),
         ),
         Stage(
             "score",

@@ -89,6 +89,15 @@ def _print(console: Console, report: dict[str, Any], artifacts: Artifacts) -> No
             f"duplicate row(s) of {report['sources']['visits']}, e.g. "
             f"{', '.join(report['duplicate_examples'])}"
         )
+    empty = report.get("numeric_context_empty") or []
+    if empty:
+        names = ", ".join(f"'{c}'" for c in empty)
+        console.print(
+            f"[yellow]warning:[/] data.context.numeric {names}: no value in any kept row of "
+            f"{report['sources']['visits']}; {'its' if len(empty) == 1 else 'their'} features "
+            "stay missing (check the column, or leave it out of data.context.numeric)",
+            soft_wrap=True,  # one line, however narrow the terminal
+        )
     known = ", ".join(f"{k} {v:.0%}" for k, v in report["context_known_share"].items())
     extra = {}
     if "customer_attributes_known_share" in report:
@@ -109,6 +118,7 @@ def _print(console: Console, report: dict[str, Any], artifacts: Artifacts) -> No
                 "customers": f"{report['customers']:,}",
                 "items": f"{report['items']:,}",
                 "date range": f"{report['date_range']['start']} .. {report['date_range']['end']}",
+                "timestamp order": _order(report.get("timestamp_order")),
                 "context known": known,
                 **extra,
                 "dropped": ", ".join(f"{k} {v:,}" for k, v in dropped.items()),
@@ -117,3 +127,8 @@ def _print(console: Console, report: dict[str, Any], artifacts: Artifacts) -> No
             },
         )
     )
+
+
+def _order(order: dict[str, Any] | None) -> str:
+    """How the visits' day-and-month dates were read: ``day-first (inferred from 3 values ...)``."""
+    return "n/a" if not order else f"{order['order']} ({order['decided_by']})"

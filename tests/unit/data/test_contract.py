@@ -174,11 +174,11 @@ def test_timestamps_are_made_timezone_consistent():
             "soon",
         ]
     )
-    out = parse_timestamps(raw, "Europe/London")
+    out = parse_timestamps(raw, "Europe/London", dayfirst=False)
     assert out.iloc[0] == pd.Timestamp("2025-03-01 08:00")  # naive = already local
     assert out.iloc[1] == pd.Timestamp("2025-03-01 07:00")  # +01:00 -> London (GMT in March)
     assert out.iloc[2] == pd.Timestamp("2025-03-01 07:00")
-    assert out.iloc[3] == pd.Timestamp("2025-03-01 08:00")  # month first unless dayfirst
+    assert out.iloc[3] == pd.Timestamp("2025-03-01 08:00")  # month first: dayfirst=False
     assert out.iloc[4:].isna().all()
     assert parse_timestamps(raw.iloc[[3]], "UTC", dayfirst=True).iloc[0].month == 1
 

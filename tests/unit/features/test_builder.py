@@ -200,3 +200,22 @@ def test_declared_attribute_missing_from_customers_table():
             CUTOFF,
             customers=ATTR_CUSTOMERS,
         )
+
+
+def test_an_all_missing_numeric_column_leaves_its_features_missing_without_numpy_warnings():
+    """A declared numeric context column with no value in the history (every row empty): no
+    quantile bins, no "All-NaN slice" warnings, every feature of it missing."""
+    import warnings
+
+    spec = FeatureSpec(joint=((C.COMPANION, C.INTENT),), numeric=("temp",))
+    history, requests = HISTORY.assign(temp=np.nan), REQUESTS.assign(temp=[12.0, None, None, 8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        population = Population.of(history, spec, CUTOFF)
+        pairs = build_features(history, requests, spec, CUTOFF, population=population)
+    assert len(population.edges["temp"]) == 0
+    features = [c for c in pairs.columns if "temp" in c and c != "temp"]
+    assert "gap_temp" in features and "cust_share_temp_bin" in features
+    assert pairs[features].isna().all().all()
+    plain = build_features(HISTORY, REQUESTS, SPEC, CUTOFF)  # the other features are unchanged
+    pd.testing.assert_frame_equal(pairs[plain.columns.drop("temp", errors="ignore")], plain)
