@@ -55,7 +55,9 @@ def near_shares(
     bandwidth_cells = bandwidth / step
     n_grid = int((high - low) / step) + 1
     visit_cell = ((known_values - low) / step).astype(int)
-    line_cell = ((line_values[line_known] - low) / step).astype(int)
+    # a line's value may differ from its visit's (a till that records it per line): outside the
+    # visits' range it counts in the nearest end cell
+    line_cell = np.clip(((line_values[line_known] - low) / step).astype(int), 0, n_grid - 1)
     visits = np.bincount(visit_cell, minlength=n_grid).astype(float)
     lines = np.zeros((n_grid, n_items))
     np.add.at(lines, (line_cell, line_item[line_known]), 1.0)

@@ -219,3 +219,20 @@ def test_an_all_missing_numeric_column_leaves_its_features_missing_without_numpy
     assert pairs[features].isna().all().all()
     plain = build_features(HISTORY, REQUESTS, SPEC, CUTOFF)  # the other features are unchanged
     pd.testing.assert_frame_equal(pairs[plain.columns.drop("temp", errors="ignore")], plain)
+
+
+def test_near_shares_counts_a_line_outside_its_visits_range_in_the_end_cell():
+    """A till may record a numeric context per line: a line's value can lie outside the range of
+    the visits' values (the first line's) and must not index past the grid."""
+    import numpy as np
+
+    from irm_models.features.population import near_shares
+
+    visit_values = np.array([1.0, 2.0, 3.0])
+    line_values = np.array([1.0, 2.0, 3.0, 9.0, -4.0])  # two lines beyond either end
+    kernel = near_shares(visit_values, line_values, np.array([0, 1, 0, 1, 1]), n_items=2)
+    assert kernel is not None
+    share = kernel.share
+    assert share.shape[1] == 2 and np.isfinite(share).all()
+    # both outliers count for item 1, at the ends of the grid
+    assert share[-1, 1] > 0 and share[0, 1] > 0
