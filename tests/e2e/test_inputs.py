@@ -243,6 +243,11 @@ def _(inputs):
     return args, ["'when' (ts)", "after data.as_of", "3 rows"]
 
 
+@row("data.as_of that reads two ways", one_line=True)
+def _(inputs):
+    return [*visits(inputs, GOOD), "data.as_of=01/02/2025"], ["data.as_of must be ISO"]
+
+
 # ---------------------------------------------------------------------------- customers, items
 
 

@@ -209,6 +209,22 @@ def test_no_registered_model_is_a_clear_error(irm, tmp_path):
     assert not (root / "data" / "scores").exists()
 
 
+def _bistro(tmp_path, numeric: str) -> list[str]:
+    """The README bistro's overrides: its history.csv under ``tmp_path``, its numeric context."""
+    return [
+        "data=csv",
+        f"data.visits={tmp_path / 'history.csv'}",
+        "data.columns.customer_id=guest",
+        "data.columns.ts=when",
+        "data.columns.item=dish",
+        "data.columns.companion=party",
+        "data.columns.intent=occasion",
+        "data.context.categorical=[area]",
+        f"data.context.numeric=[{numeric}]",
+        f"paths.root={tmp_path / 'bistro'}",
+    ]
+
+
 @pytest.mark.slow
 def test_bring_your_own_data_runs_and_scores_with_renamed_columns(irm, tmp_path):
     """The README's bistro: renamed columns, an extra categorical and two numeric context columns,
@@ -239,18 +255,7 @@ def test_bring_your_own_data_runs_and_scores_with_renamed_columns(irm, tmp_path)
             "request_ref": ["A-1", "A-2"],
         }
     ).to_csv(tmp_path / "requests.csv", index=False)
-    data = [
-        "data=csv",
-        f"data.visits={tmp_path / 'history.csv'}",
-        "data.columns.customer_id=guest",
-        "data.columns.ts=when",
-        "data.columns.item=dish",
-        "data.columns.companion=party",
-        "data.columns.intent=occasion",
-        "data.context.categorical=[area]",
-        "data.context.numeric=[temp_c,queue_len]",
-        f"paths.root={tmp_path / 'bistro'}",
-    ]
+    data = _bistro(tmp_path, "temp_c,queue_len")
     # a model this small may lose to a baseline: force it past the gate so the chain completes
     run = irm("run", *data, "register.force=true")
     assert run.code == 0, run.err
@@ -279,18 +284,7 @@ def test_the_readme_bistro_scores_requests_with_their_own_request_ids(irm, tmp_p
     names.update({C.INTENT: "occasion", "store": "area", "temperature": "temp_c"})
     history = visits.rename(columns=names).drop(columns=["channel", "weather"])
     history.to_csv(tmp_path / "history.csv", index=False)
-    data = [
-        "data=csv",
-        f"data.visits={tmp_path / 'history.csv'}",
-        "data.columns.customer_id=guest",
-        "data.columns.ts=when",
-        "data.columns.item=dish",
-        "data.columns.companion=party",
-        "data.columns.intent=occasion",
-        "data.context.categorical=[area]",
-        "data.context.numeric=[temp_c]",
-        f"paths.root={tmp_path / 'bistro'}",
-    ]
+    data = _bistro(tmp_path, "temp_c")
     assert irm("run", *data, "register.force=true").code == 0
     requests = pd.DataFrame(
         {

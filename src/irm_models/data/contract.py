@@ -12,6 +12,7 @@ Two layers of pandera schemas:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,10 @@ import pandera.pandas as pa
 
 from irm_models import columns as C
 from irm_models.errors import ConfigError, ContractError, Violation
+
+# Dates whose day and month may be read two ways: two numbers (day and month, in some order),
+# then the year (2 or 4 digits), then anything (a time, an offset). Year-first (ISO) never match.
+DAY_MONTH = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?!\d)(.*)$"
 
 MAX_EXAMPLES = 5
 CANONICAL_VISIT_COLUMNS = (*C.REQUIRED_VISIT_COLUMNS, *C.OPTIONAL_VISIT_COLUMNS)
@@ -158,6 +163,10 @@ def resolve_as_of(value: Any, timezone: str, now: pd.Timestamp | None = None) ->
         now = now if now is not None else pd.Timestamp.now(tz=timezone)
         return now.tz_convert(timezone).tz_localize(None) if now.tzinfo else now
     text = str(value).strip()
+    if re.match(DAY_MONTH, text):
+        raise ConfigError(
+            f"data.as_of must be ISO (YYYY-MM-DD or YYYY-MM-DD HH:MM): {text!r} reads two ways"
+        )
     try:
         ts = pd.Timestamp(text)
     except ValueError:

@@ -18,14 +18,11 @@ import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
-from irm_models.data.contract import MAX_EXAMPLES, DataSpec, Source, label
+from irm_models.data.contract import DAY_MONTH, MAX_EXAMPLES, DataSpec, Source, label
 from irm_models.errors import ContractError, Violation
 
 # A UTC offset after a time of day makes a timestamp aware ("2025-03-01" ends in "-01": not one).
 _OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
-# The ambiguous family: two numbers (day and month, in some order), then the year (2 or 4
-# digits), then anything (a time, an offset). Year-first dates (ISO) never match.
-_DAY_MONTH = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?!\d)(.*)$"
 
 DAY_FIRST, MONTH_FIRST, ISO, TYPED = "day-first", "month-first", "iso", "typed"
 _SETTING = {DAY_FIRST: "data.dayfirst=true", MONTH_FIRST: "data.dayfirst=false"}
@@ -101,7 +98,7 @@ class _DayMonth:
     def __init__(self, text: pd.Series):
         self.codes, uniques = pd.factorize(text)
         self.uniques = np.asarray(uniques, dtype=object)
-        parts = pd.Series(self.uniques, dtype="str").str.extract(_DAY_MONTH)
+        parts = pd.Series(self.uniques, dtype="str").str.extract(DAY_MONTH)
         self.matched = parts[0].notna().to_numpy()
         hit = parts[self.matched]
         self.first = hit[0].astype(int).to_numpy()
