@@ -24,7 +24,7 @@ from irm_models.stages import STAGES
 ROOT = Path(__file__).parents[2]
 SRC = ROOT / "src"
 BIN = Path(sys.executable).parent
-TINY = {"customers": 120, "days": 60}  # the fresh repo's café: the whole DAG in well under a minute
+TINY = {"customers": 250, "days": 60}  # the fresh repo's café: the whole DAG in well under a minute
 PACKAGE = "irm_models"
 CONF_FILES = ("conf/config.yaml", f"conf/{PARAMS_CONFIG_NAME}.yaml")
 

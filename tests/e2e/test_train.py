@@ -39,6 +39,7 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
         "lift_hit@1",
         "lift_hit@1_by_model",
         "candidate_recall",
+        "handover_thresholds",
         "by_context",
     }
     assert set(m["window"]) == {"train", "valid", "test"}
@@ -78,7 +79,7 @@ def test_the_mlflow_run_holds_params_metrics_artifacts_and_model(tiny_cafe_root)
     run = runs.iloc[0]
     m = _metrics(tiny_cafe_root)
     assert run["params.model.objective"] == "rank_xendcg"
-    assert run["params.generate.customers"] == "120"
+    assert run["params.generate.customers"] == "250"
     assert run["metrics.lightgbm.hit_at_1"] == pytest.approx(m["models"]["lightgbm"]["hit@1"])
     assert run["metrics.lift_hit_at_1"] == pytest.approx(m["lift_hit@1"]["value"])
     assert run["tags.best_baseline"] == m["best_baseline"]
@@ -260,9 +261,12 @@ def test_a_refresh_step_without_visits_is_skipped(tiny_cafe_root, tmp_path, irm)
 
 def test_a_split_without_visits_names_the_window(tiny_cafe_root, tmp_path, irm):
     _gap(tiny_cafe_root, tmp_path, "valid_1")
-    result = irm(
-        "features", f"paths.root={tmp_path}", "generate.customers=120", "split.refresh_days=null"
-    )
+    common = ("features", f"paths.root={tmp_path}", "split.refresh_days=null")
+    result = irm(*common)  # refused up front, as too thin, before any work
+    assert result.code == 2 and "too little data: 1 window is too thin (valid (" in result.err
+    assert "0 requests from 0 customers" in result.err
+    # with no minimum, the empty window is still named when it is built
+    result = irm(*common, "split.min_requests=0", "split.min_customers=0")
     assert result.code == 2 and "window valid (" in result.err and "holds no visits" in result.err
     assert not (tmp_path / "data" / "features").exists()
 
