@@ -12,7 +12,6 @@ Two layers of pandera schemas:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +20,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from irm_models import columns as C
+from irm_models.data.dates import dayfirst_setting, resolve_as_of
 from irm_models.errors import ConfigError, ContractError, Violation
-
-# Dates whose day and month may be read two ways: two numbers (day and month, in some order),
-# then the year (2 or 4 digits), then anything (a time, an offset). Year-first (ISO) never match.
-DAY_MONTH = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?!\d)(.*)$"
 
 MAX_EXAMPLES = 5
 CANONICAL_VISIT_COLUMNS = (*C.REQUIRED_VISIT_COLUMNS, *C.OPTIONAL_VISIT_COLUMNS)
@@ -122,7 +118,7 @@ class DataSpec:
             categorical=tuple(context.get("categorical") or ()),
             numeric=tuple(context.get("numeric") or ()),
             timezone=timezone,
-            dayfirst=_dayfirst(data.get("dayfirst")),
+            dayfirst=dayfirst_setting(data.get("dayfirst")),
             as_of=resolve_as_of(data.get("as_of"), timezone, now),
             consent_required=bool(data.get("consent_required", False)),
             attributes_categorical=tuple(attributes.get("categorical") or ()),
@@ -142,40 +138,6 @@ class DataSpec:
         names = {canon: src for canon, src in self.columns.items() if src}
         names.update({c: c for c in self.context})
         return names
-
-
-def _dayfirst(value: Any) -> bool | None:
-    """``data.dayfirst``: true (day-first), false (month-first) or null (infer from the data)."""
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false", "null", "none", ""):
-        return {"true": True, "false": False}.get(text)
-    raise ConfigError(
-        f"data.dayfirst must be true (dd/mm/yyyy), false (mm/dd/yyyy) or null (infer the order "
-        f"from the values); got {value!r}"
-    )
-
-
-def resolve_as_of(value: Any, timezone: str, now: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The cutoff as naive local time. A bare date means the end of that day; None means now."""
-    if value is None or str(value).strip() == "":
-        now = now if now is not None else pd.Timestamp.now(tz=timezone)
-        return now.tz_convert(timezone).tz_localize(None) if now.tzinfo else now
-    text = str(value).strip()
-    if re.match(DAY_MONTH, text):
-        raise ConfigError(
-            f"data.as_of must be ISO (YYYY-MM-DD or YYYY-MM-DD HH:MM): {text!r} reads two ways"
-        )
-    try:
-        ts = pd.Timestamp(text)
-    except ValueError:
-        raise ConfigError(f"data.as_of: not a date or timestamp: {text!r}") from None
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(timezone).tz_localize(None)
-    if len(text) <= 10:  # a date: the whole day is allowed
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return ts
 
 
 # ----------------------------------------------------------------------------- rule checks

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
-from irm_models.data.contract import DAY_MONTH, MAX_EXAMPLES, DataSpec, Source, label
+from irm_models.data.contract import MAX_EXAMPLES, DataSpec, Source, label
+from irm_models.data.dates import DAY_MONTH
 from irm_models.errors import ContractError, Violation
 
 # A UTC offset after a time of day makes a timestamp aware ("2025-03-01" ends in "-01": not one).

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from irm_models import columns as C
-from irm_models.data.contract import DataSpec, Source, resolve_as_of, visits_schema
+from irm_models.data.contract import DataSpec, Source, visits_schema
+from irm_models.data.dates import resolve_as_of
 from irm_models.data.ingest import ingest, parse_timestamps
 from irm_models.errors import ConfigError, ContractError
 
