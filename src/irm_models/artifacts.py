@@ -8,22 +8,30 @@ renamed into place): a failure leaves the previous good file or folder untouched
 
 - raw café files (:meth:`Artifacts.cafe_files`): generate -> ingest (as ``data.*``), train
   and tune (the oracle);
-- interim visits, customers, items: ingest -> features, score;
+- interim visits, customers (consenting only), items, and ``withdrawn`` (salted hashes of the
+  customers who withdrew consent, never their ids or rows): ingest -> features, score, export;
 - pair tables ``train``, ``valid``, ``test`` and ``valid_orders``, ``test_orders``: features ->
   train, register (test), tune;
 - reports ``<stage>.json`` (generate, ingest, features, metrics, register, score, tune): each
   stage -> people and DVC; ``features.json`` -> train and register (the data windows);
 - plot data ``plots/<name>.csv``: train -> DVC plots;
 - score partitions ``date=YYYY-MM-DD/part-*.parquet``: score -> nightly consumers;
+- access exports ``data/exports/<customer>/customer.{json,html}``: export -> the customer;
 - the MLflow store (``mlflow.db``, ``mlartifacts/``): train, register, score, tune; the Optuna
-  study (``optuna.db``): tune.
+  study (``optuna.db``): tune;
+- the suppression list ``data/suppression.txt`` (salted hashes of forgotten customers, salt in
+  ``data/suppression.salt``): forget -> generate, ingest, score; and every output holding
+  customers' rows (:meth:`Artifacts.customer_outputs`): what forget erases them from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +40,7 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.errors import InputError
-from irm_models.io import atomic_dir, atomic_file, write_json
+from irm_models.io import atomic_dir, atomic_file, recover, recover_all, write_json
 
 if TYPE_CHECKING:
     from irm_models.config import Paths
@@ -40,27 +48,66 @@ if TYPE_CHECKING:
 SPLITS = ("train", "valid", "test")  # labelled pair tables; training windows stacked in order
 ORDERED = ("valid_orders", "test_orders")  # every ordered line of a window (request_id, item)
 PAIR_TABLES = (*SPLITS, *ORDERED)
-INTERIM_TABLES = ("visits", "customers", "items")
-REPORTS = ("generate", "ingest", "features", "metrics", "register", "score", "tune")
+INTERIM_TABLES = ("visits", "customers", "items", "withdrawn")
+REPORTS = ("generate", "ingest", "features", "metrics", "register", "score", "tune", "forget")
 PLOTS = ("calibration", "hit_by_context")
+# the stages `irm run` chains, whose leftovers it removes as it starts (:meth:`Artifacts.recover`)
+RUN_CHAIN = ("generate", "ingest", "features", "train", "register", "score")
 CAFE_TABLES = ("visits", "customers", "items")  # in generate.format
 CAFE_TRUTH = ("truth_customers", "oracle")  # always Parquet
+EXPORT_FILES = ("customer.json", "customer.html")  # irm export, per customer
+# How `irm forget` erases customers from an output (:class:`CustomerRows`): a folder of tables
+# (Parquet or CSV; rows dropped), a JSON file (entries naming them dropped), a folder of one file
+# or folder per customer (named after the id; removed).
+TABLES, JSON_FILE, PER_CUSTOMER = "tables", "json", "per_customer"
+
+
+@dataclass(frozen=True)
+class CustomerRows:
+    """An output that holds customers' rows: what it is, where, and how to erase them (``kind``:
+    :data:`TABLES`, :data:`JSON_FILE` or :data:`PER_CUSTOMER`)."""
+
+    what: str
+    path: Path
+    kind: str
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """The customers forgotten under a root (`irm forget`): salted SHA-256 hashes, never the ids;
+    ``hash = sha256(salt + customer_id)`` (UTF-8, hex), the salt random per root."""
+
+    salt: str
+    hashes: frozenset[str]
+
+    def digest(self, customer_id: str) -> str:
+        return hashlib.sha256((self.salt + str(customer_id).strip()).encode()).hexdigest()
+
+    def matches(self, ids: pd.Series) -> pd.Series:
+        """Which of ``ids`` are forgotten (booleans on ``ids``' index)."""
+        text = ids.astype(str).str.strip()
+        return text.isin({i for i in text.unique() if self.digest(i) in self.hashes})
 
 
 @dataclass(frozen=True)
 class Interim:
-    """The ingested tables (``items`` and ``customers`` are ``None`` when not given)."""
+    """The ingested tables (``items`` and ``customers`` are ``None`` when not given), and the
+    customers who withdrew consent as salted hashes only (their rows are in no table)."""
 
     visits: pd.DataFrame
     items: pd.DataFrame | None
     customers: pd.DataFrame | None
+    withdrawn: Suppression | None = None
 
-    def not_consenting(self) -> set[str]:
-        """Customers who must never be scored: consent false."""
-        if self.customers is None:
-            return set()
-        frame = self.customers
-        return set(frame.loc[~frame[C.CONSENT].astype(bool), C.CUSTOMER_ID].astype(str))
+    def not_consenting(self, customers: Iterable[str]) -> set[str]:
+        """Those of ``customers`` who withdrew consent, never to be scored: by their hash (or, in
+        a customers table ingested before they left it, consent false)."""
+        ids = pd.Series(list(customers), dtype=object).astype(str)
+        out = set(ids[self.withdrawn.matches(ids)]) if self.withdrawn is not None else set()
+        if self.customers is not None and len(self.customers):
+            old = self.customers.loc[~self.customers[C.CONSENT].astype(bool), C.CUSTOMER_ID]
+            out |= set(ids[ids.isin(set(old.astype(str)))])
+        return out
 
     def listed(self) -> set[str] | None:
         """Every customer of the customers table (``None`` without one)."""
@@ -123,17 +170,35 @@ class Artifacts:
             pd.read_parquet(path) if path.exists() else None
             for path in (self.interim_file("items"), self.interim_file("customers"))
         )
-        return Interim(pd.read_parquet(visits), items, customers)
+        return Interim(pd.read_parquet(visits), items, customers, self.read_withdrawn())
+
+    def read_withdrawn(self) -> Suppression | None:
+        """The hashed list of customers who withdrew consent (``None``: nobody did)."""
+        path = self.interim_file("withdrawn")
+        table = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+        hashes = frozenset(table["customer_hash"].astype(str)) if len(table) else None
+        return Suppression(str(table["salt"].iloc[0]), hashes) if hashes else None
 
     def write_interim(
         self,
         visits: pd.DataFrame,
         customers: pd.DataFrame | None,
         items: pd.DataFrame | None,
+        withdrawn: Sequence[str] | None = None,
     ) -> None:
-        """Replace the whole interim folder at once."""
+        """Replace the whole interim folder at once. ``withdrawn``: ids of customers who withdrew
+        consent, kept only as salted hashes (:class:`Suppression`'s rule, the salt kept from one
+        ingest to the next); ``None`` keeps the current list (a rewrite that is not an ingest)."""
+        before = self.read_withdrawn()
+        salt = before.salt if before is not None else secrets.token_hex(16)
+        if withdrawn is None:
+            hashes = sorted(before.hashes) if before is not None else []
+        else:
+            hashes = sorted({Suppression(salt, frozenset()).digest(i) for i in withdrawn})
+        table = pd.DataFrame({"salt": salt, "customer_hash": hashes}, dtype="str")
+        frames = (("visits", visits), ("customers", customers), ("items", items))
         with atomic_dir(self.paths.interim_dir) as tmp:
-            for name, frame in (("visits", visits), ("customers", customers), ("items", items)):
+            for name, frame in (*frames, ("withdrawn", table if hashes else None)):
                 if frame is not None:
                     frame.to_parquet(tmp / self.interim_file(name).name, index=False)
 
@@ -198,6 +263,23 @@ class Artifacts:
         with atomic_dir(self.scores_partition(date)) as tmp:
             yield ScoreWriter(tmp)
 
+    # ------------------------------------------------------------------ access exports
+    @property
+    def exports_dir(self) -> Path:
+        """`irm export`'s output: one folder per customer, named by :func:`safe_name`."""
+        return self.paths.data_dir / "exports"
+
+    def export_dir(self, customer_id: str) -> Path:
+        return self.exports_dir / safe_name(customer_id)
+
+    def write_export(self, customer_id: str, document: Mapping[str, Any], page: str) -> Path:
+        """One customer's export (:data:`EXPORT_FILES`), swapped in whole (atomic)."""
+        with atomic_dir(self.export_dir(customer_id)) as tmp:
+            text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+            (tmp / EXPORT_FILES[0]).write_text(text, encoding="utf-8")
+            (tmp / EXPORT_FILES[1]).write_text(page, encoding="utf-8")
+        return self.export_dir(customer_id)
+
     # ------------------------------------------------------------------ stores
     @property
     def mlflow_db(self) -> Path:
@@ -213,6 +295,103 @@ class Artifacts:
     def optuna_db(self) -> Path:
         """The default Optuna study storage (SQLite)."""
         return self.paths.root / "optuna.db"
+
+    @property
+    def lock_file(self) -> Path:
+        """The lock that lets one stage at a time write under the root (:mod:`irm_models.lock`)."""
+        return self.paths.root / ".irm.lock"
+
+    # ------------------------------------------------------------------ leftovers of killed runs
+    def recover(self, stage: str) -> list[str]:
+        """Undo what a killed earlier run of ``stage`` left among the outputs it writes: a folder
+        swap cut short, temporary files and folders (they hold customers' rows) of a process that
+        is gone (:func:`irm_models.io.recover`). Called as the stage starts, under the root's
+        lock; ``run`` covers every stage it chains. Other stages' leftovers are theirs to remove.
+        Returns what was done, in words."""
+        paths = self.paths
+        outputs: dict[str, list[Path]] = {
+            "ingest": [paths.interim_dir],
+            "features": [paths.features_dir],
+            "train": [self.plot_file(name) for name in PLOTS],
+        }
+        stages = RUN_CHAIN if stage == "run" else (stage,)
+        done: list[str] = []
+        for name in stages:
+            report = {"train": "metrics"}.get(name, name)  # train's report is metrics.json
+            report = [self.report_file(report)] if report in REPORTS else []
+            for path in [*outputs.get(name, []), *report]:
+                done += recover(path)
+            if name == "score":
+                done += recover_all(paths.scores_dir, "date=*")
+        return done
+
+    # ------------------------------------------------------------------ forgotten customers
+    @property
+    def suppression_file(self) -> Path:
+        """The suppression list: one salted hash a line (:class:`Suppression`)."""
+        return self.paths.data_dir / "suppression.txt"
+
+    @property
+    def suppression_salt(self) -> Path:
+        """The list's salt: random, created once per root, kept beside it."""
+        return self.paths.data_dir / "suppression.salt"
+
+    def read_suppression(self) -> Suppression | None:
+        """The suppression list, or ``None`` when nobody was forgotten under this root.
+
+        Raises:
+            InputError: the list exists without its salt (it could not be applied).
+        """
+        if not self.suppression_file.exists():
+            return None
+        if not self.suppression_salt.exists():
+            raise InputError(
+                f"{self.suppression_salt}: missing, so the suppression list "
+                f"{self.suppression_file} cannot be applied; restore it from a backup"
+            )
+        lines = self.suppression_file.read_text().split()
+        return Suppression(self.suppression_salt.read_text().strip(), frozenset(lines))
+
+    def record_forgotten(self, ids: Sequence[str]) -> Suppression:
+        """Add ``ids`` to the suppression list (as salted hashes; the salt is made once)."""
+        if not self.suppression_salt.exists():
+            with atomic_file(self.suppression_salt) as tmp:
+                tmp.write_text(secrets.token_hex(32) + "\n")
+        salt = self.suppression_salt.read_text().strip()
+        known = self.read_suppression() or Suppression(salt, frozenset())
+        hashes = known.hashes | {known.digest(i) for i in ids}
+        with atomic_file(self.suppression_file) as tmp:
+            tmp.write_text("".join(f"{h}\n" for h in sorted(hashes)))
+        return Suppression(salt, frozenset(hashes))
+
+    def customer_outputs(self, generated: Path | None = None) -> list[CustomerRows]:
+        """Every existing output that holds customers' rows, what `irm forget` erases them from:
+        the generated café (``generated``, ``generate.out_dir``; never a source file of yours),
+        the interim and pair tables, every score partition, the access exports and the reports. A
+        new kind of output is one entry here."""
+
+        def each(folder: Path, pattern: str) -> list[Path]:
+            return sorted(folder.glob(pattern)) if folder.is_dir() else []
+
+        found = [
+            *([CustomerRows("generated café", generated, TABLES)] if generated else []),
+            CustomerRows("interim tables", self.paths.interim_dir, TABLES),
+            CustomerRows("pair tables", self.paths.features_dir, TABLES),
+            *(CustomerRows(p.name, p, TABLES) for p in each(self.paths.scores_dir, "date=*")),
+            CustomerRows("access exports", self.exports_dir, PER_CUSTOMER),
+            *(CustomerRows(p.name, p, JSON_FILE) for p in each(self.paths.reports_dir, "*.json")),
+        ]
+        return [o for o in found if o.path.exists()]
+
+
+def safe_name(customer_id: str) -> str:
+    """A folder name for a customer id: the id when plain (``[A-Za-z0-9._-]``, no leading dot,
+    <= 48 characters), else those characters and a hash of the id; never a path or hidden."""
+    text = str(customer_id)
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:48].lstrip(".")
+    if plain == text and text:
+        return text
+    return f"{plain or 'customer'}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def _declared(name: str, names: Sequence[str]) -> str:

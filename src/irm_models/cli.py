@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from irm_models import __version__
 
-USAGE = "usage: irm <stage> [key=value | group=option ... | --params params.yaml] [--help]"
+USAGE = "usage: irm <stage> [key=value | group=option ... | --params params.yaml] [--wait] [--help]"
 
 
 def _help() -> str:
@@ -27,6 +27,7 @@ def _help() -> str:
         "`irm <stage> --help` shows the stage's configuration with your overrides applied.",
         "`--params params.yaml` takes the whole configuration from the params.yaml DVC composed",
         "from conf/ (dvc.yaml's stages do this, so `dvc exp run -S key=value` reaches them).",
+        "One stage at a time per paths.root: `--wait` waits for a running one instead of exiting.",
     ]
     return "\n".join(lines)
 
@@ -37,28 +38,55 @@ def _stage_help(stage, cfg) -> str:
     options = "\n".join(f"  {g}: {', '.join(group_options(g))}" for g in config_groups())
     return (
         f"irm {stage.name}: {stage.summary}\n\n"
-        f"usage: irm {stage.name} [key=value | group=option ...]\n\n"
+        f"usage: irm {stage.name}{_positional_usage(stage)} [key=value | group=option ...]\n\n"
         f"config groups (choose with group=option):\n{options}\n\n"
         f"configuration ({', '.join(stage.keys)}), with the overrides given:\n\n"
         f"{to_yaml(select(cfg, stage.keys))}"
     )
 
 
-def _params_option(args: list[str]) -> tuple[str | None, list[str]]:
-    """Take ``--params FILE`` (or ``--params=FILE``) out of the arguments; a bare trailing
-    ``--params`` is left in them, to be reported as an unknown option."""
+def _positional_usage(stage) -> str:
+    """`` ID [ID ...]`` for a stage whose positional arguments fill ``export.ids``."""
+    if stage.positional is None:
+        return ""
+    word = stage.positional.rsplit(".", 1)[-1].removesuffix("s").upper()
+    return f" {word} [{word} ...]"
+
+
+def _extend(cfg, key: str, values: list[str]) -> None:
+    """Append positional arguments to the list ``key``, as text (``007`` stays ``007``)."""
+    from omegaconf import OmegaConf
+
+    current = OmegaConf.select(cfg, key) or []
+    OmegaConf.update(cfg, key, [*(str(v) for v in current), *values], merge=False)
+
+
+def _params_option(args: list[str], option: str = "--params") -> tuple[str | None, list[str]]:
+    """Take ``--params FILE`` (or ``--params=FILE``; any ``option``) out of the arguments; a bare
+    trailing ``--params`` is left in them, to be reported as an unknown option."""
     rest: list[str] = []
     params: str | None = None
     it = iter(range(len(args)))
     for i in it:
-        if args[i] == "--params" and i + 1 < len(args):
+        if args[i] == option and i + 1 < len(args):
             params = args[i + 1]
             next(it)
-        elif args[i].startswith("--params="):
+        elif args[i].startswith(f"{option}="):
             params = args[i].split("=", 1)[1]
         else:
             rest.append(args[i])
     return params, rest
+
+
+def _file_key(stage) -> str | None:
+    """The key ``--file FILE`` sets: ``<group>.file`` of a stage with positional ids whose group
+    has one (`irm forget --file ids.csv` sets ``forget.file``)."""
+    from irm_models.config import compose
+
+    if stage.positional is None:
+        return None
+    group = stage.positional.split(".")[0]
+    return f"{group}.file" if "file" in compose().get(group, {}) else None
 
 
 _FULL = {errno.ENOSPC: "no space left on device"}
@@ -126,7 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stage = STAGES[name]
     want_help = any(a in ("-h", "--help") for a in rest)
+    wait = "--wait" in rest
+    rest = [a for a in rest if a != "--wait"]
     params_file, rest = _params_option(rest)
+    file_key = _file_key(stage) if any(a.startswith("--file") for a in rest) else None
+    file_arg, rest = _params_option(rest, "--file") if file_key else (None, rest)
     flags = [a for a in rest if a.startswith("-") and a not in ("-h", "--help")]
     if flags:
         print(
@@ -136,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     overrides = [a for a in rest if a not in ("-h", "--help")]
+    # a stage with a positional key takes bare arguments as its values (`irm export C1 C2`)
+    positional = [a for a in overrides if "=" not in a and not a.startswith("~")]
+    if stage.positional is not None:
+        overrides = [a for a in overrides if a not in positional]
     if params_file is not None and overrides:
         print(
             f"irm {name}: error: --params takes the whole configuration from {params_file}; "
@@ -153,10 +189,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = None
     try:
         cfg = compose(overrides) if params_file is None else load_params(params_file)
+        if stage.positional is not None and positional:
+            _extend(cfg, stage.positional, positional)
+        if file_key is not None and file_arg is not None:
+            from omegaconf import OmegaConf
+
+            OmegaConf.update(cfg, file_key, file_arg, merge=False)
         if want_help:
             print(_stage_help(stage, cfg))
             return 0
-        stage.run(cfg, console)
+        stage.run(cfg, console, wait)
     except IrmError as exc:
         print(f"irm {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code

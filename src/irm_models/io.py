@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ctypes
+import errno
+import fnmatch
+import functools
 import gzip
 import json
 import os
+import re
 import shutil
-import tempfile
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,17 +174,170 @@ def _check_unique_names(path: Path, role: str, names: list[Any]) -> None:
         )
 
 
-def _temp_sibling(path: Path, suffix: str = "") -> Path:
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}{suffix}")
+# ---------------------------------------------------------------------------------------------
+# Atomic writes, and what a killed writer leaves behind.
+#
+# A temporary sibling of ``path`` is named ``.<name>.tmp-<pid>-<8 hex>[suffix]`` (a file or folder
+# being written; after a folder swap, the previous folder on its way out) or
+# ``.<name>.old-<pid>-<8 hex>`` (the previous folder moved aside by the two-rename fallback). The
+# pid is the writer's: :func:`recover` removes only what a process that is gone left behind, never
+# the temporary folder of a writer still running (an age threshold could not tell a slow nightly
+# score from a killed one; a pid can). Names without a pid (written before this scheme) are removed
+# once older than :data:`LEGACY_AGE_S`.
+
+_LEFTOVER = re.compile(r"(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}")
+_LEGACY = re.compile(r"tmp-[a-z0-9_]{8}")  # mkdtemp's or uuid's 8 characters, no pid
+_NAMED = re.compile(r"\.(?P<name>.+?)\.(?:tmp|old)-")  # a leftover's output name
+LEGACY_AGE_S = 3600.0
+# Test hook (never set it otherwise): ``<step>:<marker file>`` makes the first atomic write that
+# reaches ``step`` write the marker and sleep, so a test can SIGKILL the process right there.
+# Steps: ``ready`` (the new output complete, the previous one still in place), ``between``
+# (fallback swap only: the previous folder moved aside, the new one not yet in place), ``swapped``
+# (the new folder in place, the previous one not yet removed).
+PAUSE_ENV = "IRM_TEST_SWAP_PAUSE"
+
+RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _temp_sibling(path: Path, suffix: str = "", kind: str = "tmp") -> Path:
+    return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a zombie, killed but not yet reaped by its
+    parent, counts as gone; a process of another user as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError, OSError):
+        return False
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z"
+    return True
+
+
+@functools.cache
+def _renameat2() -> Any:
+    """libc's ``renameat2`` (Linux, glibc >= 2.28), or ``None`` where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap the two existing paths ``a`` and ``b`` in one atomic step (``renameat2`` with
+    ``RENAME_EXCHANGE``): at every instant each name holds one complete folder. Returns
+    ``False``, having changed nothing, where the OS or the file system cannot (not Linux, an old
+    libc or kernel, a file system without it: the caller falls back).
+
+    Raises:
+        OSError: any other failure (permissions, a full disk...).
+    """
+    func = _renameat2()
+    if func is None:
+        return False
+    if func(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _pause(step: str, path: Path) -> None:
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec or spec.partition(":")[0] != step:
+        return
+    Path(spec.partition(":")[2]).write_text(f"{step} {path} {os.getpid()}\n")
+    time.sleep(600)
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+
+
+def recover(path: Path) -> list[str]:
+    """Undo what a killed writer of ``path`` left: restore the previous folder when a two-rename
+    swap was cut between its renames (``path`` missing, its ``.old`` there), and remove the
+    temporary files and folders of ``path`` whose process is gone. Every stage calls this for its
+    outputs on start (:meth:`irm_models.artifacts.Artifacts.recover`), and every atomic write for
+    its target. Returns what it did, in words (empty when nothing was left)."""
+    folder = path.parent
+    if not folder.is_dir():
+        return []
+    prefix = f".{path.name}."
+    olds: list[Path] = []
+    stale: list[Path] = []
+    now = time.time()
+    for entry in folder.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        rest = entry.name[len(prefix) :]
+        found = _LEFTOVER.match(rest)
+        if found is not None:
+            if not process_alive(int(found["pid"])):
+                (olds if found["kind"] == "old" else stale).append(entry)
+        elif _LEGACY.match(rest) is not None:
+            with contextlib.suppress(FileNotFoundError):
+                aged = now - entry.lstat().st_mtime > LEGACY_AGE_S
+                if rest.endswith(".old") and not path.exists():
+                    olds.append(entry)  # the old scheme's previous folder, and nothing in place
+                elif aged:
+                    stale.append(entry)
+    done = []
+    if olds and not (path.exists() or path.is_symlink()):
+        newest = max(olds, key=lambda p: p.lstat().st_mtime)
+        os.replace(newest, path)
+        olds.remove(newest)
+        done.append(f"restored {path} (a swap cut short by a killed run)")
+    for entry in olds + stale:
+        _remove(entry)
+        if not entry.exists():
+            done.append(f"removed {entry} (left by a killed run)")
+    return done
+
+
+def recover_all(folder: Path, pattern: str) -> list[str]:
+    """:func:`recover` for every output ``folder/<name>`` whose name matches the glob ``pattern``
+    and that has a leftover (score partitions: ``date=*``)."""
+    if not folder.is_dir():
+        return []
+    names = set()
+    for entry in folder.iterdir():
+        found = _NAMED.match(entry.name)
+        if found is not None and fnmatch.fnmatchcase(found["name"], pattern):
+            names.add(found["name"])
+    return [line for name in sorted(names) for line in recover(folder / name)]
 
 
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block works."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block works.
+    A rename onto an existing file is atomic everywhere, so ``path`` always holds one whole
+    version. Leftovers of a killed earlier writer of ``path`` are removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover(path)
     tmp = _temp_sibling(path, path.suffix)
     try:
         yield tmp
+        _pause("ready", path)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -189,28 +348,50 @@ def atomic_file(path: Path) -> Iterator[Path]:
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; swap it in for ``path`` only on success.
 
-    The previous folder, if any, stays untouched until the new one is complete; it is then moved
-    aside, the new one renamed into place, and the old one deleted.
+    The previous folder stays untouched until the new one is complete. The swap is then one
+    atomic exchange of the two names (:func:`exchange`, Linux ``renameat2(RENAME_EXCHANGE)``) and
+    the previous folder, now under the temporary name, is deleted: a kill at any instant leaves
+    ``path`` whole, old or new, and at most a temporary folder that the next run removes
+    (:func:`recover`). This was chosen over a versioned folder behind a symlink because ``path``
+    stays a plain folder: DVC outputs, readers globbing ``date=*``, backups and copies need no
+    change, and there is no version history to collect. Where the OS or the file system has no
+    exchange, the swap falls back to two renames (``path`` to ``.<name>.old-…``, the new folder
+    to ``path``); a kill between them leaves ``path`` missing for an instant, and the next writer
+    or stage start puts the previous folder back.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output should not be
+    recover(path)
+    tmp = _temp_sibling(path)
+    tmp.mkdir()  # the umask applies, as to any output folder
+    old: Path | None = None
     try:
         yield tmp
-        old = None
-        if path.exists():
-            old = _temp_sibling(path, ".old")
+        _pause("ready", path)
+        if not (path.exists() or path.is_symlink()):
+            os.replace(tmp, path)
+        elif exchange(tmp, path):
+            _pause("swapped", path)  # tmp now holds the previous folder
+        else:
+            old = _temp_sibling(path, kind="old")
             os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _pause("between", path)
+            os.replace(tmp, path)
+            _pause("swapped", path)
     finally:
+        if old is not None and old.exists():
+            if path.exists():
+                shutil.rmtree(old, ignore_errors=True)
+            else:  # failed between the renames: the previous folder goes back
+                os.replace(old, path)
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def json_text(obj: Any) -> str:
+    """The text :func:`write_json` writes."""
+    return json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+
+
 def write_json(obj: Any, path: Path) -> None:
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+        tmp.write_text(json_text(obj))

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
-from irm_models.config import typed
+from irm_models.config import TrackingStore, typed
 from irm_models.data.contract import recorded
 from irm_models.data.values import readings
 from irm_models.errors import ConfigError
@@ -240,6 +240,24 @@ class Model:
     def threshold(self) -> float | None:
         value = self.ranker.meta.get("handover_threshold")
         return None if value is None else float(value)
+
+
+def load_model(
+    tracking: TrackingStore, name: str, alias: str, settings: ScoreSettings, spec: FeatureSpec
+) -> Model:
+    """The registered model ``score.model`` names (default ``models:/<name>@<alias>``), with
+    its explainer unless ``score.reasons`` is ``none``. Raises InputError when there is none."""
+    from irm_models.registry import load_ranker, resolve_model, store
+
+    ref = resolve_model(tracking, name, alias, settings.model)
+    with store(tracking):
+        ranker = load_ranker(ref.uri)
+    explainer = None
+    if settings.reasons != "none":
+        explainer = Explainer(
+            ranker, spec.single, spec.numeric, settings.reasons, attributes=spec.attribute_slices
+        )
+    return Model(ranker, ref.name, ref.version, explainer)
 
 
 def score_chunk(

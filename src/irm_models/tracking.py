@@ -16,6 +16,10 @@ from irm_models.config import ENV_TRACKING_URI, TrackingStore
 from irm_models.errors import ConfigError
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit for a param value
+TAG_PID, TAG_HOST = "irm.pid", "irm.host"  # the process that runs a stage's MLflow run
+TAG_ENDED = "irm.ended"  # why irm ended a run its killed process left RUNNING
+TAG_PARENT = "mlflow.parentRunId"
+SEARCH_MAX = 1000
 
 
 def flatten(config: Mapping[str, Any]) -> dict[str, str]:
@@ -40,6 +44,37 @@ def quiet() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def check_reachable(store: TrackingStore, timeout_s: float) -> None:
+    """Fail fast, before any work, when the store is an MLflow server that does not answer.
+
+    MLflow itself retries a dead server for minutes; this asks its ``/health`` once, within
+    ``timeout_s``, and bounds MLflow's own HTTP retries (unless the environment sets them). Any
+    HTTP answer, even an error status, means a server is there. Local stores pass.
+
+    Raises:
+        ConfigError: the server does not answer, naming its URI.
+    """
+    import urllib.error
+    import urllib.request
+
+    if not store.uri.startswith(("http://", "https://")):
+        return
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(timeout_s))))
+    try:
+        with urllib.request.urlopen(f"{store.uri.rstrip('/')}/health", timeout=timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return  # a server answered
+    except (TimeoutError, urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConfigError(
+            f"the MLflow tracking server {store.uri} does not answer within {timeout_s:g} s "
+            f"({reason}); nothing was done: start it, or unset {ENV_TRACKING_URI} / "
+            "mlflow.tracking_uri to use the local store under paths.root"
+        ) from None
 
 
 def experiment(mlflow: Any, store: TrackingStore) -> str:
@@ -75,6 +110,37 @@ def pointed_at(store: TrackingStore) -> Iterator[Any]:
             os.environ[ENV_TRACKING_URI] = before
 
 
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def fail_abandoned(client: Any, experiment_id: str, stage: str) -> list[str]:
+    """Mark FAILED the runs of the experiment that are RUNNING although the process that started
+    them is gone (killed): those tagged with a pid of this host that no longer runs, and the
+    runs nested under them (tune's trials). A run of another host, or without the tags (an older
+    irm, another tool), is left alone: it cannot be told from a live one. Returns their ids."""
+    from irm_models.io import process_alive
+
+    running = client.search_runs(
+        [experiment_id], "attributes.status = 'RUNNING'", max_results=SEARCH_MAX
+    )
+    host = _host()
+    gone = {
+        run.info.run_id
+        for run in running
+        if run.data.tags.get(TAG_HOST) == host
+        and run.data.tags.get(TAG_PID, "").isdigit()
+        and not process_alive(int(run.data.tags[TAG_PID]))
+    }
+    gone |= {r.info.run_id for r in running if r.data.tags.get(TAG_PARENT) in gone}
+    for run_id in sorted(gone):
+        client.set_tag(run_id, TAG_ENDED, f"its process was gone; marked FAILED by irm {stage}")
+        client.set_terminated(run_id, "FAILED")
+    return sorted(gone)
+
+
 @contextlib.contextmanager
 def stage_run(
     store: TrackingStore,
@@ -83,12 +149,15 @@ def stage_run(
     tags: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
     """Start an MLflow run for a stage, log its config (plain values) as params and as
-    ``config.yaml``; yields the ``mlflow`` module. The run ends FAILED if the block raises."""
+    ``config.yaml``; yields the ``mlflow`` module. The run ends FAILED if the block raises.
+    The run is tagged with this process (``irm.pid``, ``irm.host``); runs that a killed process
+    left RUNNING are first marked FAILED (:func:`fail_abandoned`)."""
     from omegaconf import OmegaConf
 
     with pointed_at(store) as mlflow:
         experiment_id = experiment(mlflow, store)
-        tags = {"stage": stage, **(tags or {})}
+        fail_abandoned(mlflow.MlflowClient(), experiment_id, stage)
+        tags = {"stage": stage, **(tags or {}), TAG_PID: str(os.getpid()), TAG_HOST: _host()}
         with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags):
             mlflow.log_params(flatten(config))
             mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(dict(config))), "config.yaml")

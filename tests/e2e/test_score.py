@@ -105,9 +105,13 @@ def test_a_failure_midway_leaves_the_previous_output_and_a_rerun_replaces_it(
 def test_requests_file_carries_its_columns_and_skips_customers_without_consent(
     irm, tiny_cafe_root, out, tmp_path
 ):
-    customers = pd.read_parquet(tiny_cafe_root / "data" / "interim" / "customers.parquet")
+    # withdrawn customers are in no ingested table (only their salted hashes): take one from the
+    # source, so that the hashes are what keeps them from being scored
+    customers = pd.read_parquet(tiny_cafe_root / "data" / "raw" / "cafe" / "customers.parquet")
     yes = customers.loc[customers[C.CONSENT], C.CUSTOMER_ID].iloc[:2].tolist()
     no = customers.loc[~customers[C.CONSENT], C.CUSTOMER_ID].iloc[0]
+    interim = pd.read_parquet(tiny_cafe_root / "data" / "interim" / "customers.parquet")
+    assert no not in set(interim[C.CUSTOMER_ID])
     requests = pd.DataFrame(
         {
             "ticket": ["r1", "r2", "r3", "r4"],

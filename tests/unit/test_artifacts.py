@@ -54,15 +54,17 @@ def test_interim_round_trip_without_optional_tables(artifacts):
     interim = artifacts.read_interim()
     pd.testing.assert_frame_equal(interim.visits, visits)
     assert interim.items is None and interim.customers is None
-    assert interim.not_consenting() == set() and interim.listed() is None
+    assert interim.not_consenting(["a"]) == set() and interim.listed() is None
 
 
 def test_consent_of_the_interim_customers(artifacts):
-    visits = pd.DataFrame({C.CUSTOMER_ID: ["a", "b"], C.ITEM: ["latte", "tea"]})
-    customers = pd.DataFrame({C.CUSTOMER_ID: ["a", "b"], C.CONSENT: [True, False]})
-    artifacts.write_interim(visits, customers, None)
+    """Withdrawn customers are in no table, only their salted hashes (tests/unit/data/
+    test_withdrawn.py)."""
+    visits = pd.DataFrame({C.CUSTOMER_ID: ["a"], C.ITEM: ["latte"]})
+    customers = pd.DataFrame({C.CUSTOMER_ID: ["a"], C.CONSENT: [True]})
+    artifacts.write_interim(visits, customers, None, withdrawn=["b"])
     interim = artifacts.read_interim()
-    assert interim.not_consenting() == {"b"} and interim.listed() == {"a", "b"}
+    assert interim.not_consenting(["a", "b"]) == {"b"} and interim.listed() == {"a"}
 
 
 def test_a_failed_features_run_leaves_the_previous_tables(artifacts):

@@ -8,6 +8,7 @@ requests are typed by :mod:`irm_models.data.requests` (re-exported here), the re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,8 @@ class Ingested:
     customers: pd.DataFrame | None
     items: pd.DataFrame | None
     report: dict[str, Any] = field(default_factory=dict)
+    # customers who withdrew consent: in no table (the interim folder keeps only salted hashes)
+    withdrawn: tuple[str, ...] = ()
 
 
 # ----------------------------------------------------------------------------- visits
@@ -280,12 +283,15 @@ def ingest(
     customers_source: Source | None = None,
     raw_items: pd.DataFrame | None = None,
     items_source: Source | None = None,
+    forgotten: Callable[[pd.Series], pd.Series] | None = None,
 ) -> Ingested:
     """Map, check and type visits (and the optional customers and items tables).
 
     Exact duplicate rows of the visits file (identical in every column) are dropped and counted;
     visits of customers who withdrew consent are excluded (and, with ``consent_required``, of
-    customers the customers file does not list).
+    customers the customers file does not list). ``forgotten`` marks the ids of customers erased
+    by `irm forget` (the suppression list): their rows are dropped, counted as
+    ``forgotten_rows``, and they leave the customers table.
 
     Raises:
         ContractError: any rule of the contract is broken; nothing should be written then.
@@ -307,6 +313,13 @@ def ingest(
     dropped: dict[str, int] = {"exact_duplicate_rows": int(duplicated.sum())}
 
     visits, excluded_customers = _exclude_without_consent(visits, customers, spec, dropped)
+    customers, withdrawn = _without_withdrawn(customers)
+    if forgotten is not None:  # erased customers, even when the source still holds them
+        gone = forgotten(visits[C.CUSTOMER_ID])
+        dropped["forgotten_rows"] = int(gone.sum())
+        visits = visits.loc[~gone]
+        if customers is not None:
+            customers = customers.loc[~forgotten(customers[C.CUSTOMER_ID])]
 
     if visits.empty:
         raise ContractError(
@@ -333,7 +346,7 @@ def ingest(
         visit_id_given=C.VISIT_ID in mapped.columns,
         timestamp_order=stamps.order,
     )
-    return Ingested(visits=visits, customers=customers, items=items, report=report)
+    return Ingested(visits, customers, items, report, withdrawn)
 
 
 def _exclude_without_consent(
@@ -360,3 +373,19 @@ def _exclude_without_consent(
         excluded_customers = int(in_visits[drop].nunique())
         visits = visits.loc[~drop]
     return visits, excluded_customers
+
+
+def _without_withdrawn(
+    customers: pd.DataFrame | None,
+) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+    """The customers table without those who withdrew consent (their attributes, and category
+    levels only they had, go too), and their ids."""
+    if customers is None:
+        return None, ()
+    consenting = customers[C.CONSENT].to_numpy(dtype=bool)
+    kept = customers.loc[consenting].reset_index(drop=True)
+    for col in kept.select_dtypes("category"):
+        used = {*kept[col].dropna().astype(str), C.UNKNOWN}
+        unused = [c for c in kept[col].cat.categories if str(c) not in used]
+        kept[col] = kept[col].cat.remove_categories(unused)
+    return kept, tuple(sorted(customers.loc[~consenting, C.CUSTOMER_ID].astype(str)))

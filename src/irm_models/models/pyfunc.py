@@ -9,13 +9,16 @@ model restores the categories it was trained with) and returns ``request_id``, `
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
 from irm_models.models.ranker import Ranker
+from irm_models.models.schema import FeatureSchema
 
 ARTIFACT = "ranker"  # the artifact key mlflow_model.PreferenceModel reads
 
@@ -29,10 +32,52 @@ def as_model_input(pairs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def log_model(mlflow: Any, ranker: Ranker, folder: Path, example: pd.DataFrame) -> Any:
+def made_up_pairs(
+    schema: FeatureSchema, dtypes: Mapping[str, Any], requests: int = 2, items: int = 2
+) -> pd.DataFrame:
+    """A pair table shaped like the real ones (the columns of ``dtypes``, in their order, with
+    their dtypes) that holds no one's data: made-up request and customer ids, a fixed day in
+    2000, a made-up level for every categorical column, numbers 0 and 1 (and missing, which any
+    float feature may be). Deterministic. A model carries it as its input example, so a model
+    shipped to another team carries no customer's visits.
+
+    Raises:
+        ValueError: a feature of ``schema`` is not among ``dtypes``.
+    """
+    missing = [c for c in schema.features if c not in dtypes]
+    if missing:
+        raise ValueError(f"features without a dtype: {missing}")
+    n = requests * items
+    request = np.repeat(np.arange(1, requests + 1), items)
+    numbers = np.resize(np.array([0.0, 1.0, np.nan]), n)
+    columns: dict[str, Any] = {}
+    for col, dtype in dtypes.items():
+        kind = pd.api.types.pandas_dtype(dtype)
+        if col == C.LABEL:
+            continue
+        if col in (C.REQUEST_ID, C.CUSTOMER_ID):
+            columns[col] = [f"example-{col.split('_')[0]}-{r}" for r in request]
+        elif col == C.ITEM:
+            columns[col] = [f"example-item-{i}" for i in np.tile(np.arange(1, items + 1), requests)]
+        elif pd.api.types.is_datetime64_any_dtype(kind):
+            stamps = pd.Timestamp("2000-01-03 08:00") + pd.to_timedelta(request, unit="h")
+            columns[col] = pd.Series(stamps).astype(kind)
+        elif pd.api.types.is_bool_dtype(kind):
+            columns[col] = np.arange(n) % 2 == 1
+        elif pd.api.types.is_integer_dtype(kind):
+            columns[col] = (np.arange(n) % 2).astype(kind)
+        elif pd.api.types.is_float_dtype(kind):
+            columns[col] = numbers.astype(kind)
+        else:  # categorical or text: a level no data has
+            columns[col] = [f"example-{col}"] * n
+    return pd.DataFrame(columns)
+
+
+def log_model(mlflow: Any, ranker: Ranker, folder: Path, dtypes: Mapping[str, Any]) -> Any:
     """Save the ranker to ``folder`` and log it as the run's ``model``, with a signature and an
-    input example (a few pairs), pinned requirements and this package's code. The model class is
-    logged as code (``mlflow_model.py``), not pickled."""
+    input example (:func:`made_up_pairs`: the dtypes of the real pair table, no one's data),
+    pinned requirements and this package's code. The model class is logged as code
+    (``mlflow_model.py``), not pickled."""
     import lightgbm
     import numpy
     from mlflow.models import infer_signature
@@ -40,6 +85,7 @@ def log_model(mlflow: Any, ranker: Ranker, folder: Path, example: pd.DataFrame) 
     import irm_models
 
     ranker.save(folder)
+    example = made_up_pairs(ranker.schema, dtypes)
     model_input = as_model_input(example)
     with warnings.catch_warnings():  # "integer columns cannot hold missing values": rank never is
         warnings.filterwarnings("ignore", message=".*[Ii]nteger column", category=UserWarning)

@@ -46,6 +46,7 @@ from irm_models.registry.gate import (
 )
 from irm_models.registry.refs import ModelRef, parse_spec, resolve_model
 from irm_models.registry.store import (
+    TAG_FORGOTTEN,
     TRAIN_STAGE,
     candidate,
     git_commit,
@@ -73,6 +74,7 @@ __all__ = [
     "TAG_BASELINE",
     "TAG_COMMIT",
     "TAG_CONFIG",
+    "TAG_FORGOTTEN",
     "TAG_GATE",
     "TAG_METRIC",
     "TAG_REASON",

@@ -91,13 +91,13 @@ class RegisterSettings:
 @dataclass(frozen=True)
 class Champion:
     """The current champion: its version, its gate metric re-scored on the test window and the
-    challenger's lift over it (``value=None`` when it could not be scored; ``problem`` says
-    why)."""
+    challenger's lift over it (``value=None`` when not scored; ``problem`` says why)."""
 
     version: str
     value: float | None
     problem: str = ""
     lift: Lift | None = None
+    forgotten: bool = False  # trained on customers since erased (irm forget): not defended
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def decide(
         metric: the deciding metric (a lift is always "how much better", also for log loss).
         challenger: the new version's value on the test window.
         baseline: (name, value, the challenger's lift over it) of the best baseline.
-        champion: the current champion re-scored on that window, or ``None`` when there is none.
+        champion: the current champion re-scored on that window (not when ``forgotten``), or None.
         settings: ``register.*``.
         test_customers: customers with a request in the test window.
     """
@@ -203,9 +203,9 @@ def decide(
         if champion is None:
             reason += "; no champion yet"
     if champion is not None and champion.value is None:
-        reason += (
-            f"; champion version {champion.version} could not be re-scored on the current test "
-            f"window ({champion.problem}), so the gate compared with the best baseline only"
+        why = "is not defended" if champion.forgotten else "could not be re-scored"
+        reason += f"; champion version {champion.version} {why} on the current test window " + (
+            f"({champion.problem}), so the gate compared with the best baseline only"
         )
     if test_customers < settings.min_test_customers:
         reason = (

@@ -34,6 +34,9 @@ from irm_models.registry.gate import (
 )
 
 TRAIN_STAGE = "train"
+# A version tag: "true" when the version was trained on customers since erased (`irm forget`);
+# `irm score` warns while it serves such a version, and the gate does not defend it.
+TAG_FORGOTTEN = "trained_on_forgotten"
 
 
 @contextlib.contextmanager

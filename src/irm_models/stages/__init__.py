@@ -42,16 +42,35 @@ class Stage:
     # is not there to read), `irm <stage> --help` shows them, and dvc.yaml lists them as the
     # stage's params, so a changed value re-runs exactly the stages that read it.
     keys: tuple[str, ...]
+    # The list key that positional arguments (no ``=``) extend: `irm export C1 C2` sets
+    # ``export.ids``; ``None``: every argument is an override.
+    positional: str | None = None
 
     def entry(self) -> Callable[..., dict[str, Any]]:
         return importlib.import_module(self.module).main
 
-    def run(self, cfg: DictConfig, console: Console) -> dict[str, Any]:
+    def run(self, cfg: DictConfig, console: Console, wait: bool = False) -> dict[str, Any]:
         """Run the stage with only its keys; its MLflow run (if any) logs the whole composed
-        config, so runs stay comparable on every setting (which café, which split)."""
-        from irm_models.config import select, snapshot
+        config, so runs stay comparable on every setting (which café, which split).
 
-        return self.entry()(select(cfg, self.keys), console, snapshot(cfg))
+        First, before any work: the root's lock (another stage running on the same root exits
+        this one at once, or with ``wait`` waits for it), and for a stage that tracks runs, a
+        tracking server that answers. Then what a killed earlier run of the stage left among its
+        outputs is put right (:meth:`~irm_models.artifacts.Artifacts.recover`)."""
+        from irm_models.artifacts import Artifacts
+        from irm_models.config import Paths, select, snapshot, tracking_store
+        from irm_models.lock import root_lock
+        from irm_models.tracking import check_reachable
+
+        selected = select(cfg, self.keys)
+        lock = Artifacts(Paths.of(selected)).lock_file
+        with root_lock(lock, self.name, wait, console.print):
+            if "mlflow" in self.keys:
+                timeout = float(selected.mlflow.get("timeout_s") or 15)
+                check_reachable(tracking_store(selected), timeout)
+            for done in Artifacts(Paths.of(selected)).recover(self.name):
+                console.print(done, soft_wrap=True)  # a killed earlier run's leftovers
+            return self.entry()(selected, console, snapshot(cfg))
 
 
 STAGES: dict[str, Stage] = {
@@ -129,6 +148,36 @@ STAGES: dict[str, Stage] = {
                 "mlflow",
                 "paths",
             ),
+        ),
+        Stage(
+            "export",
+            "the right of access: what is known about each customer (ID ...) into data/exports/",
+            "irm_models.stages.export",
+            (
+                "export",
+                "score",
+                *DATA_SPEC,
+                "features",
+                "model.registry_name",
+                "register.alias",
+                "mlflow",
+                "paths",
+            ),
+            positional="export.ids",
+        ),
+        Stage(
+            "forget",
+            "the right to erasure: remove customers from every output; later runs leave them out",
+            "irm_models.stages.forget",
+            (
+                "forget",
+                "generate.out_dir",
+                "model.registry_name",
+                "register.alias",
+                "mlflow",
+                "paths",
+            ),
+            positional="forget.ids",
         ),
     )
 }

@@ -1,5 +1,6 @@
 """`irm generate`: write the synthetic café to ``generate.out_dir`` (default data/raw/cafe) and
-``reports/generate.json``."""
+``reports/generate.json``. Customers on the root's suppression list (`irm forget`) are left out:
+the café never brings an erased customer back."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from irm_models import columns as C
-from irm_models.artifacts import Artifacts
+from irm_models.artifacts import Artifacts, Suppression
 from irm_models.config import Paths, group, path_of, typed
 from irm_models.data.synthetic import BLOCK_SIZE, CafeSpec, generate, menu
 from irm_models.errors import ConfigError
@@ -79,6 +80,23 @@ def _visits_schema() -> pa.Schema:
     )
 
 
+def _without_forgotten(tables: dict[str, pd.DataFrame], suppression: Suppression) -> int:
+    """Drop the forgotten customers from one block's tables; how many there were."""
+    customers = tables["customers"]
+    ids = set(customers.loc[suppression.matches(customers[C.CUSTOMER_ID]), C.CUSTOMER_ID])
+    if ids:
+        visits = tables["visits"]
+        gone = set(visits.loc[visits[C.CUSTOMER_ID].isin(ids), C.VISIT_ID])
+        for name, key, drop in (
+            ("visits", C.CUSTOMER_ID, ids),
+            ("customers", C.CUSTOMER_ID, ids),
+            ("truth", C.CUSTOMER_ID, ids),
+            ("oracle", C.VISIT_ID, gone),
+        ):
+            tables[name] = tables[name].loc[~tables[name][key].isin(drop)]
+    return len(ids)
+
+
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     spec = cafe_spec(cfg)
     fmt = str(cfg.generate.format)
@@ -93,7 +111,8 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     )
     n_blocks = -(-spec.customers // BLOCK_SIZE)
     segments: dict[str, int] = {}
-    new_customers = 0
+    new_customers = forgotten = 0
+    suppression = artifacts.read_suppression()
     with atomic_dir(out_dir) as tmp:
         files = Artifacts.cafe_files(tmp, fmt)
         sinks = {
@@ -106,11 +125,14 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             with progress(console) as bar:
                 task = bar.add_task("generating the café", total=n_blocks)
                 for block in generate(spec):
+                    tables = {name: getattr(block, name) for name in sinks}
+                    if suppression is not None:
+                        forgotten += _without_forgotten(tables, suppression)
                     for name, sink in sinks.items():
-                        sink.write(getattr(block, name))
-                    for seg, n in block.truth["segment"].value_counts().items():
+                        sink.write(tables[name])
+                    for seg, n in tables["truth"]["segment"].value_counts().items():
                         segments[str(seg)] = segments.get(str(seg), 0) + int(n)
-                    new_customers += int(block.truth["new_customer"].sum())
+                    new_customers += int(tables["truth"]["new_customer"].sum())
                     bar.advance(task)
         finally:
             for sink in sinks.values():
@@ -120,8 +142,9 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             "out_dir": str(out_dir),
             "format": fmt,
             "seed": spec.seed,
-            "customers": spec.customers,
+            "customers": spec.customers - forgotten,
             "new_customers": new_customers,
+            "forgotten_customers_left_out": forgotten,
             "segments": dict(sorted(segments.items())),
             "visits": sinks["oracle"].rows,
             "rows": sinks["visits"].rows,
@@ -137,7 +160,8 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         summary_table(
             "generate",
             {
-                "customers": f"{spec.customers:,} ({new_customers:,} new)",
+                "customers": f"{spec.customers - forgotten:,} ({new_customers:,} new"
+                + (f"; {forgotten:,} forgotten, left out)" if forgotten else ")"),
                 "visits": f"{summary['visits']:,}",
                 "rows (ordered items)": f"{summary['rows']:,}",
                 "menu items": len(items),

@@ -1,12 +1,14 @@
 """`irm ingest`: read the source tables named by ``data``, check the contract, write the interim
 tables (visits, and customers and items when given) and ``reports/ingest.json``, all or nothing.
+Customers on the root's suppression list (`irm forget`) are dropped, whatever the source holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import pandas as pd
 from omegaconf import DictConfig
 from rich.console import Console
 
@@ -19,8 +21,12 @@ from irm_models.data.sources import IngestReport, SourceFiles
 from irm_models.errors import ConfigError
 from irm_models.reporting import summary_table
 
+Forgotten = Callable[[pd.Series], pd.Series] | None  # marks ids on the suppression list
 
-def read_and_ingest(files: SourceFiles, spec: DataSpec) -> tuple[Ingested, IngestReport]:
+
+def read_and_ingest(
+    files: SourceFiles, spec: DataSpec, forgotten: Forgotten = None
+) -> tuple[Ingested, IngestReport]:
     """Read the source files and check them against the contract."""
     if spec.attributes and files.customers is None:
         raise ConfigError(
@@ -30,12 +36,14 @@ def read_and_ingest(files: SourceFiles, spec: DataSpec) -> tuple[Ingested, Inges
     visits, source = files.read("visits")
     customers, customers_source = files.read("customers")
     items, items_source = files.read("items")
-    result = ingest(visits, spec, source, customers, customers_source, items, items_source)
+    result = ingest(
+        visits, spec, source, customers, customers_source, items, items_source, forgotten
+    )
     return result, IngestReport(files.names(), files.dataset, result.report)
 
 
 def completejourney_ingest(
-    cfg: DictConfig, files: SourceFiles, spec: DataSpec
+    cfg: DictConfig, files: SourceFiles, spec: DataSpec, forgotten: Forgotten = None
 ) -> tuple[Ingested, IngestReport]:
     """The Complete Journey from its package, through the same contract checks as any file."""
     households = cfg.data.get("households")
@@ -63,6 +71,7 @@ def completejourney_ingest(
         sources["customers"],
         shaped.items,
         sources["items"],
+        forgotten,
     )
     return result, IngestReport(names, files.dataset, result.report, shaped.report)
 
@@ -71,11 +80,13 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     artifacts = Artifacts(Paths.of(cfg))
     spec = DataSpec.from_config(group(cfg, "data"))
     files = SourceFiles.from_config(group(cfg, "data"))
+    suppression = artifacts.read_suppression()
+    forgotten = suppression.matches if suppression is not None else None
     if files.loader == "completejourney":
-        result, report = completejourney_ingest(cfg, files, spec)
+        result, report = completejourney_ingest(cfg, files, spec, forgotten)
     else:
-        result, report = read_and_ingest(files, spec)
-    artifacts.write_interim(result.visits, result.customers, result.items)
+        result, report = read_and_ingest(files, spec, forgotten)
+    artifacts.write_interim(result.visits, result.customers, result.items, result.withdrawn)
     artifacts.write_report("ingest", report)
     _print(console, report.to_dict(), artifacts)
     return report.to_dict()

@@ -6,7 +6,8 @@ the champion on the current test pair table and measures the challenger's lifts 
 customer bootstrap (:func:`irm_models.registry.decide` is the rule). Registers the model as a
 new version of ``model.registry_name`` with its tags, moves the ``register.alias`` alias only when
 the gate lets it (or ``register.force=true``), logs a ``register`` MLflow run and writes
-``reports/register.json``. A rejected challenger is an outcome,
+``reports/register.json``. A champion tagged ``trained_on_forgotten`` (`irm forget`) is not
+defended: the best baseline alone decides. A rejected challenger is an outcome,
 not an error: the stage says so and exits 0.
 """
 
@@ -51,6 +52,24 @@ def _challenger_and_baseline(
     return challenger, R.Scored(rows, threshold)
 
 
+def _check_metrics_report(
+    found: R.Candidate, local: dict[str, Any] | None, artifacts: Artifacts
+) -> None:
+    """``reports/metrics.json`` must be the newest finished training run's own ``metrics.json``
+    (`irm train` writes it only once its run has finished), or the gate would judge one model by
+    another's numbers. No local report (a shared tracking store, a fresh checkout) is no conflict.
+
+    Raises:
+        InputError: the report is another run's, naming both.
+    """
+    if local is not None and local != found.report:
+        raise InputError(
+            f"{artifacts.report_file('metrics')} does not belong to the newest finished training "
+            f"run {found.run_id} (its metrics differ: a killed `irm train` never wrote that run's "
+            "reports, or they are another run's); run `irm train` again before `irm register`"
+        )
+
+
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     artifacts = Artifacts(Paths.of(cfg))
     settings = R.RegisterSettings.from_config(group(cfg, "register"))
@@ -70,6 +89,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         found = R.candidate(
             client, tracking, name, features_report.get("test"), artifacts.report_file("features")
         )
+        _check_metrics_report(found, artifacts.read_report("metrics"), artifacts)
         current = R.version_by_alias(client, name, settings.alias)
         already = current is not None and str(current.version) == found.existing
         champion, gate = None, None
@@ -84,7 +104,14 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                     found, test["test"], missed, evaluate
                 )
                 base_lift = challenger.lift_over(baseline, customers, metric, bins, n_boot, seed)
-            if current is not None:
+            if current is not None and current.tags.get(R.TAG_FORGOTTEN) == "true":
+                champion = R.Champion(
+                    str(current.version),
+                    None,
+                    f"tagged {R.TAG_FORGOTTEN}=true: trained on customers since erased",
+                    forgotten=True,
+                )
+            elif current is not None:
                 with console.status(
                     f"re-scoring {name} version {current.version} ({settings.alias})"
                 ):
@@ -142,7 +169,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 values[f"lift.{against}.{metric}.ci95_high"] = lift.ci95[1]
         mlflow.log_metrics({k.replace("@", "_at_"): v for k, v in values.items() if v is not None})
         mlflow.log_dict(report.to_dict(), "register.json")
-        artifacts.write_report("register", report)
+    artifacts.write_report("register", report)  # once the run has finished
 
     if already:
         console.print(

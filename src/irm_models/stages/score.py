@@ -5,7 +5,9 @@ Loads ``score.model`` (default: the ``champion`` alias), reads the ingested visi
 customer), scores them chunk by chunk of customers and writes the top ``score.k`` items per request
 to the date's score partition: built in a temporary folder and renamed into place, so a failure
 leaves the previous output for that date untouched and a re-run replaces it. Also writes
-``reports/score.json`` and logs an MLflow run (stage ``score``).
+``reports/score.json`` and logs an MLflow run (stage ``score``). Customers erased by `irm forget`
+are never scored (a requests file's rows of theirs are dropped), and a served version tagged
+``trained_on_forgotten`` is named in a one-line warning.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from irm_models.data.contract import DataSpec
 from irm_models.data.ingest import normalise_requests
 from irm_models.data.sources import SourceFiles
 from irm_models.errors import ConfigError, InputError
-from irm_models.explain import Explainer
 from irm_models.features import FeatureSpec, Population, history_until
 from irm_models.registry.gate import DEFAULT_NAME
 from irm_models.reporting import progress, summary_table
@@ -41,6 +42,7 @@ from irm_models.scoring import (
     consent_filter,
     context_grid,
     customer_chunks,
+    load_model,
     recorded_grid,
     score_chunk,
     score_date,
@@ -48,27 +50,12 @@ from irm_models.scoring import (
 from irm_models.tracking import stage_run
 
 
-def load_model(
-    tracking: TrackingStore, name: str, alias: str, settings: ScoreSettings, spec: FeatureSpec
-) -> Model:
-    from irm_models.registry import load_ranker, resolve_model, store
-
-    ref = resolve_model(tracking, name, alias, settings.model)
-    with store(tracking):
-        ranker = load_ranker(ref.uri)
-    explainer = None
-    if settings.reasons != "none":
-        explainer = Explainer(
-            ranker, spec.single, spec.numeric, settings.reasons, attributes=spec.attribute_slices
-        )
-    return Model(ranker, ref.name, ref.version, explainer)
-
-
 def file_requests(
-    path: Path, cfg: DictConfig, data: DataSpec, interim: Interim
+    path: Path, cfg: DictConfig, data: DataSpec, interim: Interim, artifacts: Artifacts
 ) -> tuple[pd.DataFrame, int]:
     """The requests of ``score.requests`` (read as ``data.format`` and mapped by
-    ``data.columns``) of customers who may be scored, and how many were dropped for consent."""
+    ``data.columns``) of customers who may be scored, and how many were dropped for consent
+    (customers erased by `irm forget` included)."""
     files = SourceFiles(
         dataset="requests",
         format=str(cfg.data.format),
@@ -78,7 +65,27 @@ def file_requests(
     raw, source = files.read_file(path, "score.requests")
     requests = normalise_requests(raw, data, source, reserved=(*SCORE_COLUMNS, GRID_ID))
     listed = interim.listed() if data.consent_required else None
-    return consent_filter(requests, interim.not_consenting(), listed)
+    excluded = interim.not_consenting(requests[C.CUSTOMER_ID])
+    suppression = artifacts.read_suppression()
+    if suppression is not None:
+        ids = requests[C.CUSTOMER_ID]
+        excluded |= set(ids[suppression.matches(ids)].astype(str))
+    return consent_filter(requests, excluded, listed)
+
+
+def warn_if_forgotten(tracking: TrackingStore, model: Model, console: Console) -> None:
+    """One line when the served version was trained on customers since erased (`irm forget`)."""
+    from irm_models.registry import TAG_FORGOTTEN, store
+
+    with store(tracking) as client:
+        tags = client.get_model_version(model.name, model.version).tags
+    if tags.get(TAG_FORGOTTEN) == "true":
+        console.print(
+            f"[yellow]warning:[/] {model.name} version {model.version} was trained on customers "
+            f"since erased by `irm forget` ({TAG_FORGOTTEN}=true); the next `irm run` trains and "
+            "registers a model without them",
+            soft_wrap=True,
+        )
 
 
 def grid_requests(
@@ -123,16 +130,16 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     mark = time.perf_counter()
     name = str(cfg.model.get("registry_name") or DEFAULT_NAME)
     model = load_model(tracking, name, str(cfg.register.alias), settings, spec)
+    warn_if_forgotten(tracking, model, console)
     steps["model"] = time.perf_counter() - mark
 
     if settings.requests is not None:
         path = path_of(cfg, "score.requests")
-        requests, dropped = file_requests(path, cfg, data, interim)
+        requests, dropped = file_requests(path, cfg, data, interim, artifacts)
         source = str(path)
     else:
-        requests, source = grid_requests(
-            settings, spec, history, date, interim.not_consenting(), console
-        )
+        excluded = interim.not_consenting(history[C.CUSTOMER_ID].unique())
+        requests, source = grid_requests(settings, spec, history, date, excluded, console)
         dropped = 0
     if requests.empty:
         raise InputError(f"no requests to score ({source}; dropped for consent: {dropped})")

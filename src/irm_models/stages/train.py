@@ -2,8 +2,9 @@
 
 Reads the pair tables `irm features` wrote. Choices are made on the validation window (early
 stopping, calibration, hand-over thresholds, which baseline is best); the test window is only
-reported. Writes ``reports/metrics.json`` and the DVC plot data, and one MLflow run holding the
-config, the metrics, plots, feature importance and the model.
+reported. One MLflow run holds the config, the metrics, plots, feature importance and the model;
+once it has finished, ``reports/metrics.json`` (the same file as the run's) and the DVC plot data
+are written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 from omegaconf import DictConfig
 from rich.console import Console
 
-from irm_models import columns as C
 from irm_models import plots
 from irm_models.artifacts import PAIR_TABLES, Artifacts
 from irm_models.config import Paths, group, path_of, tracking_store
@@ -29,6 +29,7 @@ from irm_models.evaluation import (
     score_all,
 )
 from irm_models.features import candidate_recall
+from irm_models.io import json_text
 from irm_models.models import MODEL
 from irm_models.models.ranker import RankerSettings, TrainingSet, importance, train_ranker
 from irm_models.reporting import lift_text, print_wide
@@ -64,10 +65,14 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             windows=report.window,
             best_iteration=ranker.best_iteration,
         )
-        metrics_path = artifacts.write_report("metrics", report)
-        artifacts.write_plots(plots.plot_data(comparison, evaluate.ece_bins))
-        _log(mlflow, ranker, report, data["test"], metrics_path)
+        plot_tables = plots.plot_data(comparison, evaluate.ece_bins)
+        _log(mlflow, ranker, report, data["test"])
         run_id = mlflow.active_run().info.run_id
+    # Only now, the MLflow run finished with its model: the reports never describe a model that
+    # does not exist (a kill before this leaves the previous ones; `irm register` checks that
+    # metrics.json is the newest finished run's).
+    artifacts.write_report("metrics", report)
+    artifacts.write_plots(plot_tables)
 
     table = metrics_table(comparison.n_test_visits, comparison.models, comparison.best_baseline)
     print_wide(console, table)
@@ -111,16 +116,17 @@ def _metrics(report: MetricsReport, best_iteration: int) -> dict[str, float]:
     return metrics
 
 
-def _log(mlflow: Any, ranker: Any, report: MetricsReport, test: Any, metrics_path: Path) -> None:
+def _log(mlflow: Any, ranker: Any, report: MetricsReport, test: Any) -> None:
     from irm_models.models.pyfunc import log_model
 
     comparison: Comparison = report.comparison
     mlflow.log_metrics(_metrics(report, ranker.best_iteration))
     mlflow.set_tag("best_baseline", comparison.best_baseline)
     mlflow.set_tag("calibration_base", ranker.meta["calibration_base"])
-    mlflow.log_artifact(str(metrics_path))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        (folder / "metrics.json").write_text(json_text(report.to_dict()))  # as the report will be
+        mlflow.log_artifact(str(folder / "metrics.json"))
         table = importance(ranker)
         table.to_csv(folder / "feature_importance.csv", index=False)
         mlflow.log_artifact(str(folder / "feature_importance.csv"))
@@ -133,5 +139,4 @@ def _log(mlflow: Any, ranker: Any, report: MetricsReport, test: Any, metrics_pat
         )
         for name in ("feature_importance.png", "calibration.png", "hit_by_context.png"):
             mlflow.log_artifact(str(folder / name), artifact_path="plots")
-        example = test.drop_duplicates(C.REQUEST_ID).head(2)[[C.REQUEST_ID]].merge(test)
-        log_model(mlflow, ranker, folder / "ranker", example)
+        log_model(mlflow, ranker, folder / "ranker", test.dtypes.to_dict())  # dtypes, no rows

@@ -134,7 +134,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 data.update(artifacts.read_pairs(("test", "test_orders")))
                 summary["test"] = compare_on_test(data, oracle, best_model, model, evaluate, seed)
             log_test(mlflow, summary["test"])
-        artifacts.write_report("tune", summary)
+    artifacts.write_report("tune", summary)  # once the run has finished
 
     _print(console, summary, settings, output)
     console.print(f"MLflow run {parent.run_id}")
