@@ -43,11 +43,12 @@ def tiny_cafe_root(tmp_path_factory) -> Path:
 
 
 def digest(folder: Path) -> dict[str, str]:
-    """Content hash of every file under a folder (relative path -> sha256)."""
+    """Content hash of every file under a folder (relative path -> sha256), but the root's lock
+    (it names the last stage that ran: not an output)."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != ".irm.lock"
     }
 
 
