@@ -63,12 +63,12 @@ class Stage:
         from irm_models.tracking import check_reachable
 
         selected = select(cfg, self.keys)
-        lock = Artifacts(Paths.of(selected)).lock_file
-        with root_lock(lock, self.name, wait, console.print):
+        artifacts = Artifacts(Paths.of(selected))
+        with root_lock(artifacts.lock_file, self.name, wait, console.print):
             if "mlflow" in self.keys:
                 timeout = float(selected.mlflow.get("timeout_s") or 15)
                 check_reachable(tracking_store(selected), timeout)
-            for done in Artifacts(Paths.of(selected)).recover(self.name):
+            for done in artifacts.recover(self.name):
                 console.print(done, soft_wrap=True)  # a killed earlier run's leftovers
             return self.entry()(selected, console, snapshot(cfg))
 
