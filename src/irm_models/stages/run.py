@@ -10,13 +10,14 @@ from typing import Any
 from omegaconf import DictConfig
 from rich.console import Console
 
+from irm_models.artifacts import RUN_CHAIN
 from irm_models.config import select
 from irm_models.stages import STAGES
 
 
 def chain(cfg: DictConfig) -> list[str]:
-    steps = ["generate"] if cfg.data.get("generated") else []
-    return [*steps, "ingest", "features", "train", "register", "score"]
+    """The stages `irm run` chains; ``generate`` only for the built-in café."""
+    return [s for s in RUN_CHAIN if s != "generate" or cfg.data.get("generated")]
 
 
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
