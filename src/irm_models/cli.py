@@ -9,7 +9,11 @@ from collections.abc import Sequence
 
 from irm_models import __version__
 
-USAGE = "usage: irm <stage> [key=value | group=option ... | --params params.yaml] [--wait] [--help]"
+USAGE = (
+    "usage: irm <stage> [-m|--multirun] [key=value | group=option ... | --params params.yaml] "
+    "[--wait] [--help]"
+)
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
 def _help() -> str:
@@ -28,6 +32,8 @@ def _help() -> str:
         "`--params params.yaml` takes the whole configuration from the params.yaml DVC composed",
         "from conf/ (dvc.yaml's stages do this, so `dvc exp run -S key=value` reaches them).",
         "One stage at a time per paths.root: `--wait` waits for a running one instead of exiting.",
+        "`-m` / `--multirun` sweeps, as in Hydra: `irm run -m generate.world=a,b seed=range(1,3)`",
+        "runs every combination under <paths.root>/multirun/<sweep>/<i>/ and compares them.",
     ]
     return "\n".join(lines)
 
@@ -133,8 +139,6 @@ def _size(n: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 user error, 1 bug)."""
-    from irm_models.errors import IrmError
-
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(_help())
@@ -156,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     want_help = any(a in ("-h", "--help") for a in rest)
     wait = "--wait" in rest
     rest = [a for a in rest if a != "--wait"]
+    multirun = any(a in MULTIRUN_FLAGS for a in rest)
+    rest = [a for a in rest if a not in MULTIRUN_FLAGS]
     params_file, rest = _params_option(rest)
     file_key = _file_key(stage) if any(a.startswith("--file") for a in rest) else None
     file_arg, rest = _params_option(rest, "--file") if file_key else (None, rest)
@@ -172,6 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     positional = [a for a in overrides if "=" not in a and not a.startswith("~")]
     if stage.positional is not None:
         overrides = [a for a in overrides if a not in positional]
+    if params_file is not None and multirun:
+        print(
+            f"irm {name}: error: --params takes one whole configuration; a sweep (-m) composes "
+            "one from conf/ per combination",
+            file=sys.stderr,
+        )
+        return 2
     if params_file is not None and overrides:
         print(
             f"irm {name}: error: --params takes the whole configuration from {params_file}; "
@@ -186,32 +199,105 @@ def main(argv: Sequence[str] | None = None) -> int:
     from irm_models.config import compose, load_params
 
     console = Console(highlight=False)
-    cfg = None
-    try:
-        cfg = compose(overrides) if params_file is None else load_params(params_file)
+
+    def build(job_overrides: Sequence[str] | None = None, root: str | None = None):
+        """The stage's config: ``overrides`` (a sweep job's own, given) composed, or the params
+        file; then the job's root, positional ids and ``--file``."""
+        from omegaconf import OmegaConf
+
+        if params_file is not None:
+            cfg = load_params(params_file)
+        else:
+            cfg = compose(overrides if job_overrides is None else job_overrides)
+        if root is not None:  # a sweep job's own root (set, not parsed: any path is fine)
+            OmegaConf.update(cfg, "paths.root", root, merge=False)
         if stage.positional is not None and positional:
             _extend(cfg, stage.positional, positional)
         if file_key is not None and file_arg is not None:
-            from omegaconf import OmegaConf
-
             OmegaConf.update(cfg, file_key, file_arg, merge=False)
+        return cfg
+
+    if multirun:
+        return _multirun(stage, overrides, build, want_help, wait, console)
+    code, _ = _execute(stage, build, want_help, wait, console)
+    return code
+
+
+def _execute(stage, build, want_help: bool, wait: bool, console) -> tuple[int, str | None]:
+    """Compose the config (``build()``) and run the stage; returns the exit code and, when it
+    failed, the one-line error it printed."""
+    from irm_models.errors import IrmError
+
+    cfg = None
+    name = stage.name
+    try:
+        cfg = build()
         if want_help:
             print(_stage_help(stage, cfg))
-            return 0
+            return 0, None
         stage.run(cfg, console, wait)
     except IrmError as exc:
         print(f"irm {name}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return exc.exit_code, " ".join(str(exc).split())[:500] or type(exc).__name__
     except OSError as exc:
         if not _disk_full(exc):
             raise
         root = cfg.paths.root if cfg is not None else None
-        print(f"irm {name}: error: {_disk_full_message(exc, root)}", file=sys.stderr)
-        return 2
+        message = _disk_full_message(exc, root)
+        print(f"irm {name}: error: {message}", file=sys.stderr)
+        return 2, message
     except KeyboardInterrupt:
         print(f"irm {name}: interrupted; no partial output was left", file=sys.stderr)
-        return 130
-    return 0
+        return 130, "interrupted"
+    return 0, None
+
+
+def _multirun(stage, overrides: list[str], build, want_help: bool, wait: bool, console) -> int:
+    """`irm <stage> -m ...`: every combination of the sweep as its own run under
+    ``<paths.root>/multirun/<sweep>/<i>/`` (:mod:`irm_models.sweep`), then one table."""
+    from pathlib import Path
+
+    from irm_models import sweep
+    from irm_models.artifacts import Artifacts
+    from irm_models.config import Paths, group_options
+    from irm_models.errors import IrmError
+    from irm_models.reporting import print_wide
+
+    name = stage.name
+    try:
+        jobs = sweep.expand(overrides, group_options)
+        # every combination must compose before any runs (a misspelt key fails them all)
+        configs = {job.index: build(job.overrides) for job in jobs}
+    except IrmError as exc:
+        print(f"irm {name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if want_help:
+        print(_stage_help(stage, configs[0]))
+        return 0
+    base = Artifacts(Paths.of(configs[0]))
+    folder = sweep.new_sweep_dir(base.paths.root)
+    console.print(f"irm {name}: sweep of {len(jobs)} job(s) under {folder}", soft_wrap=True)
+
+    def artifacts(job, root: Path) -> Artifacts:
+        return Artifacts(Paths.of(build(job.overrides, str(root))))
+
+    def run(job, root: Path) -> sweep.Outcome:
+        sweep.seed_root(name, base, artifacts(job, root))
+        code, error = _execute(stage, lambda: build(job.overrides, str(root)), False, wait, console)
+        return sweep.Outcome(code, error)
+
+    results = sweep.run_sweep(
+        name, jobs, folder, artifacts, run, lambda text: console.rule(text, align="left")
+    )
+    print_wide(console, sweep.comparison_table(results))
+    failed = [r for r in results if not r.ok]
+    console.print(
+        f"{len(results) - len(failed)} of {len(jobs)} job(s) ok"
+        + (f", {len(failed)} failed" if failed else "")
+        + f"; summary: {folder / sweep.SUMMARY_FILE}",
+        soft_wrap=True,
+    )
+    return sweep.exit_code(results, len(jobs))
 
 
 if __name__ == "__main__":

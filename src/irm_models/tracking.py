@@ -20,6 +20,15 @@ TAG_PID, TAG_HOST = "irm.pid", "irm.host"  # the process that runs a stage's MLf
 TAG_ENDED = "irm.ended"  # why irm ended a run its killed process left RUNNING
 TAG_PARENT = "mlflow.parentRunId"
 SEARCH_MAX = 1000
+# A sweep's job (`irm <stage> -m ...`, irm_models.sweep) is told to its stages through the
+# environment: every MLflow run it starts is tagged with the sweep id, job number and overrides.
+ENV_SWEEP_ID, ENV_SWEEP_JOB = "IRM_SWEEP_ID", "IRM_SWEEP_JOB"
+ENV_SWEEP_OVERRIDES = "IRM_SWEEP_OVERRIDES"
+SWEEP_TAGS = {
+    ENV_SWEEP_ID: "irm.sweep",
+    ENV_SWEEP_JOB: "irm.sweep.job",
+    ENV_SWEEP_OVERRIDES: "irm.sweep.overrides",
+}
 
 
 def flatten(config: Mapping[str, Any]) -> dict[str, str]:
@@ -110,6 +119,13 @@ def pointed_at(store: TrackingStore) -> Iterator[Any]:
             os.environ[ENV_TRACKING_URI] = before
 
 
+def sweep_tags() -> dict[str, str]:
+    """The MLflow tags of the sweep job this process runs (none outside a sweep)."""
+    if not os.environ.get(ENV_SWEEP_ID):
+        return {}
+    return {tag: os.environ.get(env, "")[:5000] for env, tag in SWEEP_TAGS.items()}
+
+
 def _host() -> str:
     import socket
 
@@ -150,14 +166,21 @@ def stage_run(
 ) -> Iterator[Any]:
     """Start an MLflow run for a stage, log its config (plain values) as params and as
     ``config.yaml``; yields the ``mlflow`` module. The run ends FAILED if the block raises.
-    The run is tagged with this process (``irm.pid``, ``irm.host``); runs that a killed process
+    The run is tagged with this process (``irm.pid``, ``irm.host``) and, inside a sweep, with the
+    sweep's id, job and overrides (:func:`sweep_tags`); runs that a killed process
     left RUNNING are first marked FAILED (:func:`fail_abandoned`)."""
     from omegaconf import OmegaConf
 
     with pointed_at(store) as mlflow:
         experiment_id = experiment(mlflow, store)
         fail_abandoned(mlflow.MlflowClient(), experiment_id, stage)
-        tags = {"stage": stage, **(tags or {}), TAG_PID: str(os.getpid()), TAG_HOST: _host()}
+        tags = {
+            "stage": stage,
+            **(tags or {}),
+            **sweep_tags(),
+            TAG_PID: str(os.getpid()),
+            TAG_HOST: _host(),
+        }
         with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags):
             mlflow.log_params(flatten(config))
             mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(dict(config))), "config.yaml")
