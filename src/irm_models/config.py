@@ -49,13 +49,19 @@ def config_dir() -> Path:
 
 
 def config_groups() -> list[str]:
-    """The config groups (folders of ``conf/``), sorted."""
-    return sorted(p.name for p in config_dir().iterdir() if p.is_dir() and p.name[0] not in "._")
+    """The config groups (folders of ``conf/``, and nested ones as ``generate/world``), sorted."""
+    root = config_dir()
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in (*root.glob("*"), *root.glob("*/*"))
+        if p.is_dir() and not any(part[0] in "._" for part in p.relative_to(root).parts)
+    )
 
 
 def group_options(group: str) -> list[str]:
-    """Names selectable for a config group (``data=...``), hidden bases (``_*.yaml``) excluded."""
-    folder = config_dir() / group
+    """Names selectable for a config group (``data=...``; a nested group as ``generate/world`` or
+    ``generate.world``), hidden bases (``_*.yaml``) excluded; none for a group that is not one."""
+    folder = config_dir() / group.replace(".", "/")
     return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
 
 
@@ -114,9 +120,23 @@ def _hydra_compose(
         with initialize_config_dir(
             version_base="1.3", config_dir=str((folder or config_dir()).resolve()), job_name="irm"
         ):
-            return hydra_compose(config_name=config_name, overrides=list(overrides))
+            return hydra_compose(config_name=config_name, overrides=aliased(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"invalid configuration or override: {_hydra_message(exc)}") from None
+
+
+# Keys that name a nested config group's choice: `generate.world=numeric` is Hydra's
+# `generate/world=numeric` (the world presets of conf/generate/world/).
+GROUP_ALIASES = {"generate.world": "generate/world"}
+
+
+def aliased(overrides: Sequence[str]) -> list[str]:
+    """The overrides with each group alias (``generate.world=x``) in Hydra's group syntax."""
+    out = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        out.append(f"{GROUP_ALIASES[key]}={value}" if sep and key in GROUP_ALIASES else override)
+    return out
 
 
 def params_yaml(folder: Path | None = None) -> str:

@@ -29,7 +29,9 @@ FORMATS = ("parquet", "csv")
 def cafe_spec(cfg: DictConfig) -> CafeSpec:
     values = group(cfg, "generate")
     return typed(
-        CafeSpec, {k: v for k, v in values.items() if k not in ("out_dir", "format")}, "generate"
+        CafeSpec,
+        {k: v for k, v in values.items() if k not in ("out_dir", "format", "name")},
+        "generate",
     )
 
 
@@ -139,6 +141,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 sink.close()
         _Sink(files["items"], fmt).write(items)
         summary = {
+            "world": str(cfg.generate.get("name") or "cafe"),
             "out_dir": str(out_dir),
             "format": fmt,
             "seed": spec.seed,
@@ -164,6 +167,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 + (f"; {forgotten:,} forgotten, left out)" if forgotten else ")"),
                 "visits": f"{summary['visits']:,}",
                 "rows (ordered items)": f"{summary['rows']:,}",
+                "world": summary["world"],
                 "menu items": len(items),
                 "span": f"{summary['date_range']['start']} .. {summary['date_range']['end']}",
                 "written to": str(out_dir),

@@ -55,6 +55,20 @@ class Routine:
 
 
 @dataclass(frozen=True)
+class NumericSwitch:
+    """Personal thresholds on a visit's numbers (``effects.numeric``): above their own
+    temperature a customer's cold drink gains ``cold_boost``; after their own hour, their late
+    drink gains ``late_boost`` (both ramp up smoothly around the threshold)."""
+
+    cold_item: np.ndarray  # menu index (-1: no cold drink on the menu)
+    cold_temp: np.ndarray  # °C
+    cold_boost: np.ndarray
+    late_item: np.ndarray
+    late_hour: np.ndarray  # hour of day
+    late_boost: np.ndarray
+
+
+@dataclass(frozen=True)
 class Customers:
     """Everything drawn for the n customers of one block (row i is customer i)."""
 
@@ -70,10 +84,21 @@ class Customers:
     is_new: np.ndarray
     day_w: np.ndarray  # (n, days): weight of each day, 0 before the customer starts coming
     n_visits: np.ndarray
+    # structures beyond the café's own (None when their effect is 0, as in the default café)
+    joint: np.ndarray | None = None  # (n, companions, intents, items): interacting switches
+    numeric: NumericSwitch | None = None
 
 
-def draw_customers(world: World, rng: np.random.Generator, first: int, n: int) -> Customers:
-    """Customers ``first + 1 .. first + n``, drawn from ``rng`` in a fixed order."""
+def draw_customers(
+    world: World,
+    rng: np.random.Generator,
+    first: int,
+    n: int,
+    structure_rng: np.random.Generator | None = None,
+) -> Customers:
+    """Customers ``first + 1 .. first + n``, drawn from ``rng`` in a fixed order; the structures
+    beyond the café's own (``effects.joint``, ``effects.numeric``) from ``structure_rng``, a
+    stream of their own, so that switching them on changes nothing else about the world."""
     ids = np.array([f"C{first + i + 1:06d}" for i in range(n)])
     segment, profile, mult = _kinds(world, rng, n)
     logits, favourite = _tastes(world, rng, segment, mult)
@@ -81,6 +106,9 @@ def draw_customers(world: World, rng: np.random.Generator, first: int, n: int) -
     twin = np.array([world.index.get(ICED_TWIN.get(world.items[f], ""), -1) for f in favourite])
     routine = _routine(world, rng, profile)
     is_new, day_w, n_visits = _presence(world, rng, routine.weekend_aff)
+    extra = structure_rng if structure_rng is not None else np.random.default_rng(0)
+    joint = _joint(world, extra, mult) if world.effects["joint"] > 0 else None
+    numeric = _numeric(world, extra, mult) if world.effects["numeric"] > 0 else None
     return Customers(
         ids,
         segment,
@@ -94,6 +122,43 @@ def draw_customers(world: World, rng: np.random.Generator, first: int, n: int) -
         is_new,
         day_w,
         n_visits,
+        joint,
+        numeric,
+    )
+
+
+def _joint(world: World, rng: np.random.Generator, mult: np.ndarray) -> np.ndarray:
+    """Interacting switches: for each companion, one intent in which the customer switches to an
+    item of their own (among that companion's and that intent's alternatives); in the other
+    intents with that companion, no switch at all."""
+    n, n_items = len(mult), len(world.items)
+    table = np.zeros((n, len(C.COMPANIONS), len(C.INTENTS), n_items))
+    strength = world.effects["joint"] * np.maximum(mult[:, 1], mult[:, 2])
+    for c_i, companion in enumerate(C.COMPANIONS):
+        intent = rng.integers(0, len(C.INTENTS), n)
+        for i_i, name in enumerate(C.INTENTS):
+            alts = world.present(
+                (*ALTERNATIVES["companion"].get(companion, ()), *ALTERNATIVES["intent"][name])
+            )
+            alt = pick(rng, alts, n)
+            rows = np.flatnonzero((intent == i_i) & (alt >= 0))
+            table[rows, c_i, i_i, alt[rows]] = strength[rows]
+    return table
+
+
+def _numeric(world: World, rng: np.random.Generator, mult: np.ndarray) -> NumericSwitch:
+    """Personal thresholds: a cold drink above a temperature of their own (12–24 °C), a late drink
+    after an hour of their own (11–17 h)."""
+    n, eff = len(mult), world.effects["numeric"]
+    daypart = ALTERNATIVES["daypart"]
+    late = world.present(tuple(dict.fromkeys((*daypart["afternoon"], *daypart["evening"]))))
+    return NumericSwitch(
+        cold_item=pick(rng, world.cold_drinks, n),
+        cold_temp=rng.uniform(12.0, 24.0, n),
+        cold_boost=eff * mult[:, 4] / SEGMENT_MULT[:, 4].max(),
+        late_item=pick(rng, late, n),
+        late_hour=rng.uniform(11.0, 17.0, n),
+        late_boost=eff * mult[:, 3],
     )
 
 

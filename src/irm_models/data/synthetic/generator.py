@@ -24,7 +24,9 @@ def _block(world: World, block: int, first: int, n: int) -> CafeBlock:
     """Customers ``first + 1 .. first + n``: every draw from the block's own random stream, in a
     fixed order (customers, then their visits and baskets, then what the till records)."""
     rng = np.random.default_rng([world.spec.seed, 1, block])
-    people = draw_customers(world, rng, first, n)
+    people = draw_customers(
+        world, rng, first, n, np.random.default_rng([world.spec.seed, 2, block])
+    )
     visits = draw_visits(world, rng, people)
     till, oracle = till_and_oracle(world, rng, people, visits)
     customers, truth = customer_tables(world, people)

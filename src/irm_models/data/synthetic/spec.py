@@ -54,6 +54,27 @@ MENU: tuple[tuple[str, str, str, str, float, int], ...] = (
     ("cheesecake", "cake", "none", "regular", 4.2, 3),
     ("avocado_toast", "food", "none", "regular", 6.5, 3),
     ("granola_bowl", "food", "none", "regular", 4.8, 3),
+    # tier 4: only menus above 40 items (generate.menu_size up to 60)
+    ("ristretto", "coffee", "hot", "small", 2.4, 4),
+    ("lungo", "coffee", "hot", "regular", 2.7, 4),
+    ("caramel_latte", "coffee", "hot", "regular", 3.8, 4),
+    ("vanilla_latte", "coffee", "hot", "regular", 3.8, 4),
+    ("oat_latte", "coffee", "hot", "regular", 3.6, 4),
+    ("large_mocha", "coffee", "hot", "large", 4.3, 4),
+    ("cafe_au_lait", "coffee", "hot", "regular", 3.0, 4),
+    ("iced_caramel_latte", "coffee", "iced", "regular", 4.1, 4),
+    ("iced_flat_white", "coffee", "iced", "small", 3.7, 4),
+    ("rooibos", "tea", "hot", "regular", 2.6, 4),
+    ("jasmine_tea", "tea", "hot", "regular", 2.8, 4),
+    ("london_fog", "tea", "hot", "regular", 3.6, 4),
+    ("iced_matcha", "tea", "iced", "regular", 4.2, 4),
+    ("white_hot_chocolate", "chocolate", "hot", "regular", 3.6, 4),
+    ("lemonade", "cold_drink", "cold", "regular", 3.2, 4),
+    ("apple_juice", "cold_drink", "cold", "regular", 3.0, 4),
+    ("cinnamon_roll", "pastry", "none", "regular", 3.1, 4),
+    ("bagel", "food", "none", "regular", 3.9, 4),
+    ("carrot_cake", "cake", "none", "regular", 3.9, 4),
+    ("scone", "pastry", "none", "regular", 2.7, 4),
 )
 MIN_MENU, MAX_MENU = 12, len(MENU)
 DRINK_CATEGORIES = ("coffee", "tea", "chocolate", "cold_drink")
@@ -62,6 +83,11 @@ CHANNELS = ("counter", "app", "delivery")
 WEATHERS = ("sunny", "cloudy", "rainy")
 SEGMENTS = ("habit", "companion", "intent", "situational", "explorer")
 FACTORS = ("favourite", "companion", "intent", "daypart", "weather")
+# Effects beyond the café's own (0 there): a personal switch only in one intent per companion
+# (``joint``: the two contexts interact), and personal thresholds on the numbers of a visit
+# (``numeric``: above their own temperature, their cold drink; after their own hour, their
+# late drink)
+STRUCTURE_EFFECTS = ("joint", "numeric")
 PROFILES = ("solo", "parent", "office", "couple", "social")
 
 # How strongly each segment expresses each effect (rows SEGMENTS, columns FACTORS).
@@ -161,6 +187,17 @@ ICED_TWIN = {
     "pot_of_tea": "iced_tea",
     "chai_latte": "iced_tea",
     "matcha_latte": "iced_tea",
+    "ristretto": "cold_brew",
+    "lungo": "iced_americano",
+    "caramel_latte": "iced_caramel_latte",
+    "vanilla_latte": "iced_latte",
+    "oat_latte": "iced_latte",
+    "large_mocha": "iced_mocha",
+    "cafe_au_lait": "iced_latte",
+    "rooibos": "iced_tea",
+    "jasmine_tea": "iced_tea",
+    "london_fog": "iced_tea",
+    "white_hot_chocolate": "frappe",
 }
 # Add-ons: (context that triggers it, candidate items a customer picks one of, base probability)
 PASTRIES = ("croissant", "muffin", "banana_bread", "pain_au_chocolat")
@@ -237,7 +274,7 @@ class CafeSpec:
             problems.append(f"generate.segments: unknown {sorted(unknown)}; known {list(SEGMENTS)}")
         if any(v < 0 for v in self.segments.values()) or sum(self.segments.values()) <= 0:
             problems.append("generate.segments: shares must be >= 0 and not all 0")
-        unknown = set(self.effects) - set(FACTORS) - {"basket"}
+        unknown = set(self.effects) - set(FACTORS) - {"basket", *STRUCTURE_EFFECTS}
         if unknown:
             problems.append(f"generate.effects: unknown {sorted(unknown)}")
         if any(v < 0 for v in self.effects.values()):

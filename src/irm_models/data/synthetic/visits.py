@@ -44,6 +44,7 @@ def draw_visits(world: World, rng: np.random.Generator, people: Customers) -> Vi
     comp, intent, channel, store, temp = _context(world, rng, people, cust, day, dp_code)
     weather = world.weather[day]
     p = _primary_probabilities(world, people, cust, dp, comp, intent, temp, weather)
+    p = _structures(people, cust, comp, intent, temp, minute, p)
     primary = choice_rows(rng, p)
     lines, q = _basket(world, rng, people, cust, dp, comp, intent, p, primary)
     return Visits(cust, day, minute, dp, comp, intent, channel, store, weather, temp, lines, q)
@@ -126,6 +127,40 @@ def _primary_probabilities(
     p = np.exp(lg)
     p /= p.sum(axis=1, keepdims=True)
     return p
+
+
+def _structures(
+    people: Customers,
+    cust: np.ndarray,
+    comp: np.ndarray,
+    intent: np.ndarray,
+    temp: np.ndarray,
+    minute: np.ndarray,
+    p: np.ndarray,
+) -> np.ndarray:
+    """P(primary item) with the structures beyond the café's own (interacting switches, numeric
+    thresholds), as logit boosts on ``p``; ``p`` itself when there are none. Draws nothing."""
+    if people.joint is None and people.numeric is None:
+        return p
+    lg = np.log(np.maximum(p, 1e-300))
+    if people.joint is not None:
+        lg += people.joint[cust, comp, intent]
+    if people.numeric is not None:
+        s, rows = people.numeric, np.arange(len(cust))
+        for item, boost in (
+            (s.cold_item, s.cold_boost[cust] * _ramp(temp - s.cold_temp[cust], 1.5)),
+            (s.late_item, s.late_boost[cust] * _ramp(minute / 60.0 - s.late_hour[cust], 0.5)),
+        ):
+            ok = item[cust] >= 0
+            lg[rows[ok], item[cust][ok]] += boost[ok]
+    lg -= lg.max(axis=1, keepdims=True)
+    out = np.exp(lg)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _ramp(x: np.ndarray, width: float) -> np.ndarray:
+    """0 well below the threshold, 1 well above it (a logistic of ``x / width``)."""
+    return 1.0 / (1.0 + np.exp(-x / width))
 
 
 def _basket(

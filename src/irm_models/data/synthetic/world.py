@@ -13,6 +13,7 @@ from irm_models.data.synthetic.spec import (
     DRINK_CATEGORIES,
     FACTORS,
     STORE_NAMES,
+    STRUCTURE_EFFECTS,
     CafeSpec,
     menu,
 )
@@ -34,7 +35,8 @@ class World:
     def __init__(self, spec: CafeSpec):
         self.spec = spec
         self.effects = {
-            k: float(spec.effects.get(k, 0.0)) if spec.signal else 0.0 for k in (*FACTORS, "basket")
+            k: float(spec.effects.get(k, 0.0)) if spec.signal else 0.0
+            for k in (*FACTORS, "basket", *STRUCTURE_EFFECTS)
         }
         self.menu = menu(spec)
         self.items = self.menu[C.ITEM].tolist()
@@ -43,6 +45,8 @@ class World:
         self.is_drink = np.isin(cats, DRINK_CATEGORIES)
         self.is_iced = (self.menu[C.TEMPERATURE_SERVED] == "iced").to_numpy()
         self.is_hot_drink = self.is_drink & (self.menu[C.TEMPERATURE_SERVED] == "hot").to_numpy()
+        served = self.menu[C.TEMPERATURE_SERVED].to_numpy()
+        self.cold_drinks = np.flatnonzero(self.is_drink & np.isin(served, ["iced", "cold"]))
         self.stores = STORE_NAMES[: spec.stores]
 
         rng = np.random.default_rng([spec.seed, 0])
