@@ -31,6 +31,7 @@ SUMMARY_FILE = "sweep.json"  # in the sweep's folder
 FRESH_STAGES = ("run", "generate")  # stages that build everything they read from the sources
 ROOT_KEY = "paths.root"
 INTERRUPTED = 130
+ERROR_SHOWN = 90  # characters of a failed job's error in the table (sweep.json has it whole)
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,9 @@ def comparison_table(results: Sequence[JobResult]) -> Any:
     table.add_column("promoted")
     for r in results:
         m = r.metrics
-        status = "ok" if r.ok else f"failed ({r.outcome.code}): {r.outcome.error or ''}"
+        error = r.outcome.error or ""
+        error = error if len(error) <= ERROR_SHOWN else error[: ERROR_SHOWN - 1] + "…"
+        status = "ok" if r.ok else f"failed ({r.outcome.code}): {error}"
         best = (
             f"{m['best_baseline']} {_num(m.get('best_baseline_hit_at_1'))}"
             if m.get("best_baseline")

@@ -76,7 +76,7 @@ def test_small_menu_world_still_generates():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("generate.menu_size=50", "menu_size must be in 12..40"),
+        ("generate.menu_size=61", "menu_size must be in 12..60"),
         ("generate.days=3", "days must be >= 14"),
         ("generate.customers=0", "customers must be >= 1"),
         ("generate.customers=many", "customers must be int"),
