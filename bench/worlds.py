@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--worlds", default=",".join(FAMILY), help="comma-separated presets")
     parser.add_argument("--root", type=Path, default=None, help="paths.root (a temporary folder)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default=None, help="result file name (worlds[-<overrides>])")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every world")
     args = parser.parse_args()
     worlds = [w for w in args.worlds.split(",") if w]
@@ -76,7 +77,9 @@ def main() -> None:
     sweep = json.loads(summaries[-1].read_text())
     rows = [world_row(job) for job in sweep["jobs"]]
     tag = "-".join([*(["seed" + str(args.seed)] if args.seed != 42 else []), *args.overrides])
-    name = "worlds" if not tag else f"worlds-{tag.replace('=', '_').replace('/', '_')}"
+    name = args.name or (
+        "worlds" if not tag else f"worlds-{tag.replace('=', '_').replace('/', '_')}"
+    )
     body = {
         "command": "irm " + " ".join(c for c in command if not c.startswith("paths.root=")),
         "seed": args.seed,
