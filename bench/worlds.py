@@ -53,8 +53,22 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None, help="paths.root (a temporary folder)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default=None, help="result file name (worlds[-<overrides>])")
+    parser.add_argument(
+        "--summary", type=Path, default=None, help="rebuild the results from this sweep.json"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every world")
     args = parser.parse_args()
+    if args.summary is not None:
+        sweep = json.loads(args.summary.read_text())
+        fixed = sweep["fixed_overrides"]
+        worlds = [o.split("=", 1)[1] for j in sweep["jobs"] for o in j["overrides"]]
+        args.seed = int(next((o[5:] for o in fixed if o.startswith("seed=")), 42))
+        args.overrides = [o for o in fixed if not o.startswith(("seed=", "paths.root="))]
+        command = ["run", "-m", f"generate.world={','.join(worlds)}", *fixed]
+        body = results(sweep, args, command, None, None)
+        path = write_result(args.out, args.name or "worlds", "worlds", body)
+        print(f"wrote {path}\n\n{markdown(body['worlds'])}")
+        return
     worlds = [w for w in args.worlds.split(",") if w]
     keep = args.root is not None
     root = args.root or Path(tempfile.mkdtemp(prefix="irm-bench-worlds-"))
@@ -75,30 +89,50 @@ def main() -> None:
     if not summaries:
         raise SystemExit(f"the sweep wrote no summary under {root} (exit {code})")
     sweep = json.loads(summaries[-1].read_text())
-    rows = [world_row(job) for job in sweep["jobs"]]
     tag = "-".join([*(["seed" + str(args.seed)] if args.seed != 42 else []), *args.overrides])
     name = args.name or (
         "worlds" if not tag else f"worlds-{tag.replace('=', '_').replace('/', '_')}"
     )
-    body = {
-        "command": "irm " + " ".join(c for c in command if not c.startswith("paths.root=")),
-        "seed": args.seed,
-        "overrides": args.overrides,
-        "sweep_exit_code": code,
-        "total_seconds": seconds,
-        "goal": {
-            "context matters": "ratio to oracle >= 0.90 and lift >= +3 pts with CI above 0",
-            "context-free": "no lift claimed (CI lower bound <= 0) and no champion promoted",
-        },
-        "worlds": rows,
-    }
+    body = results(sweep, args, command, code, seconds)
     path = write_result(args.out, name, "worlds", body)
     print(f"\nwrote {path} ({seconds:.0f} s)\n")
-    print(markdown(rows))
+    print(markdown(body["worlds"]))
     if not keep:
         import shutil
 
         shutil.rmtree(root, ignore_errors=True)
+
+
+def results(
+    sweep: dict[str, Any],
+    args: argparse.Namespace,
+    command: list[str],
+    code: int | None,
+    seconds: float | None,
+) -> dict[str, Any]:
+    return {
+        "command": "irm " + " ".join(c for c in command if not c.startswith("paths.root=")),
+        "sweep_id": sweep["sweep_id"],
+        "seed": args.seed,
+        "overrides": args.overrides,
+        "sweep_exit_code": code,
+        "total_seconds": seconds if seconds is not None else sweep["seconds"],
+        "goal": {
+            "context matters": "ratio to oracle >= 0.90 and lift >= +3 pts with CI above 0",
+            "context-free": "no lift claimed (CI lower bound <= 0) and no champion promoted",
+        },
+        "worlds": [world_row(job) for job in sweep["jobs"]],
+    }
+
+
+def flat_crm(root: str) -> float | None:
+    """hit@1 of the flat CRM profile (crm_favourite) in a job's metrics.json: beside the
+    oracle, how much context is worth in that world."""
+    from irm_models.artifacts import Artifacts
+    from irm_models.config import Paths, compose
+
+    report = Artifacts(Paths.of(compose([f"paths.root={root}"]))).read_report("metrics") or {}
+    return report.get("models", {}).get("crm_favourite", {}).get("hit@1")
 
 
 def world_row(job: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +146,7 @@ def world_row(job: dict[str, Any]) -> dict[str, Any]:
         "error": job["error"],
         "seconds": job["seconds"],
         **{k: m.get(k) for k in METRICS},
+        "crm_favourite_hit_at_1": flat_crm(job["root"]),
         "validation": {k: m[k] for k in ("valid", "validation", "models_valid") if k in m},
         "refit_backtest": m.get("refit_backtest"),
     }
@@ -159,9 +194,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         return f"{100 * r['lift']:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f})"
 
     lines = [
-        "| world | hit@1 | best baseline | oracle | × oracle | lift, pts (95 % CI) | ECE "
-        "| hand-over rate / precision | promoted | goal |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|---|",
+        "| world | hit@1 | best baseline | flat CRM | oracle | × oracle | lift, pts (95 % CI) "
+        "| ECE | hand-over rate / precision | promoted | goal |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         best = (
@@ -177,7 +212,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             else f"{num(r['handover_rate'])} / {num(r['handover_precision'])}"
         )
         lines.append(
-            f"| {r['world']} | {num(r['hit_at_1'])} | {best} | {num(r['oracle_hit_at_1'])} "
+            f"| {r['world']} | {num(r['hit_at_1'])} | {best} | {num(r['crm_favourite_hit_at_1'])} "
+            f"| {num(r['oracle_hit_at_1'])} "
             f"| {num(r['ratio_to_oracle'])} | {lift(r)} | {num(r['ece'])} | {handover} "
             f"| {promoted} | {goal} |"
         )
