@@ -65,7 +65,9 @@ def main() -> None:
         args.seed = int(next((o[5:] for o in fixed if o.startswith("seed=")), 42))
         args.overrides = [o for o in fixed if not o.startswith(("seed=", "paths.root="))]
         command = ["run", "-m", f"generate.world={','.join(worlds)}", *fixed]
-        body = results(sweep, args, command, None, None)
+        codes = {j["exit_code"] for j in sweep["jobs"] if j["exit_code"]}
+        code = (codes.pop() if len(codes) == 1 else 1) if codes else 0
+        body = results(sweep, args, command, code, None)
         path = write_result(args.out, args.name or "worlds", "worlds", body)
         print(f"wrote {path}\n\n{markdown(body['worlds'])}")
         return
