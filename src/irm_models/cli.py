@@ -282,8 +282,16 @@ def _multirun(stage, overrides: list[str], build, want_help: bool, wait: bool, c
         return Artifacts(Paths.of(build(job.overrides, str(root))))
 
     def run(job, root: Path) -> sweep.Outcome:
-        sweep.seed_root(name, base, artifacts(job, root))
-        code, error = _execute(stage, lambda: build(job.overrides, str(root)), False, wait, console)
+        try:
+            sweep.seed_root(name, base, artifacts(job, root))
+            code, error = _execute(
+                stage, lambda: build(job.overrides, str(root)), False, wait, console
+            )
+        except Exception as exc:  # a bug in one job: shown in full, and the next job runs
+            import traceback
+
+            traceback.print_exc()
+            return sweep.Outcome(1, f"{type(exc).__name__}: {' '.join(str(exc).split())[:400]}")
         return sweep.Outcome(code, error)
 
     results = sweep.run_sweep(

@@ -58,3 +58,24 @@ def test_a_sweep_that_does_not_compose_runs_nothing(irm, tmp_path):
     result = irm("run", "-m", "generate.world=cafe,atlantis", f"paths.root={tmp_path}")
     assert result.code == 2 and "atlantis" in result.err
     assert not (tmp_path / "multirun").exists()
+
+
+def test_a_job_that_crashes_is_reported_and_the_next_one_runs(irm, tmp_path, monkeypatch):
+    from irm_models.stages import generate as stage
+
+    original = stage.generate
+
+    def crashing(spec):
+        if spec.customers == 60:
+            raise RuntimeError("a bug")
+        return original(spec)
+
+    monkeypatch.setattr(stage, "generate", crashing)
+    result = irm(
+        "generate", "-m", "generate.customers=60,50", "generate.days=20", f"paths.root={tmp_path}"
+    )
+    assert result.code == 1 and "RuntimeError: a bug" in result.err  # the traceback, shown
+    (folder,) = (tmp_path / "multirun").iterdir()
+    crashed, ok = json.loads((folder / "sweep.json").read_text())["jobs"]
+    assert crashed["exit_code"] == 1 and crashed["error"] == "RuntimeError: a bug"
+    assert ok["status"] == "ok" and (folder / "1" / "data" / "raw" / "cafe").is_dir()
