@@ -219,11 +219,11 @@ def run_sweep(
     for job in jobs:
         root = folder / str(job.index)
         announce(f"sweep {folder.name} job {job.index + 1}/{len(jobs)}: {' '.join(job.swept)}")
-        began = time.perf_counter()
+        began, began_at = time.perf_counter(), time.time()
         with _tagged(folder.name, job):
             outcome = runner(job, root)
         result = JobResult(job, root, outcome, time.perf_counter() - began)
-        result.metrics = job_metrics(roots(job, root))
+        result.metrics = job_metrics(roots(job, root), since=began_at)
         results.append(result)
         write_summary(folder, stage, jobs, results, started)
         if outcome.code == INTERRUPTED:
@@ -267,14 +267,22 @@ def exit_code(results: Sequence[JobResult], planned: int) -> int:
 # ------------------------------------------------------------------------ what each job gave
 
 
-def job_metrics(artifacts: Any) -> dict[str, Any]:
+def job_metrics(artifacts: Any, since: float | None = None) -> dict[str, Any]:
     """The key numbers of a job's reports (``{}`` when it wrote none): the model's and the best
     baseline's test hit@1, the ratio to the oracle, the lift with its CI, ECE, hand-over rate and
-    precision, whether the gate promoted it; validation-window metrics when the report has them."""
+    precision, whether the gate promoted it; validation-window metrics when the report has them.
+    With ``since`` (a time), only reports written since then: a job started from the base root's
+    outputs has its copies of them, which say nothing about the job."""
     from irm_models.models import MODEL
 
+    def read(name: str) -> dict[str, Any] | None:
+        file = artifacts.report_file(name)
+        if since is not None and (not file.is_file() or file.stat().st_mtime < since - 1):
+            return None
+        return artifacts.read_report(name)
+
     out: dict[str, Any] = {}
-    metrics = artifacts.read_report("metrics")
+    metrics = read("metrics")
     if metrics:
         models = metrics.get("models", {})
         model = models.get(MODEL, {})
@@ -297,7 +305,7 @@ def job_metrics(artifacts: Any) -> dict[str, Any]:
         for key in VALIDATION_KEYS:
             if key in metrics:
                 out[key] = metrics[key]
-    register = artifacts.read_report("register")
+    register = read("register")
     if register:
         out["gate"] = register.get("gate")
         out["promoted"] = register.get("gate") in PROMOTED

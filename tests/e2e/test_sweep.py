@@ -30,6 +30,7 @@ def test_a_sweep_runs_each_job_in_its_own_root_and_goes_on_after_a_failure(
     assert ok["root"] == str(folder / "0")
     assert failed["status"] == "failed" and failed["exit_code"] == 2
     assert "model.objective must be one of" in failed["error"]
+    assert failed["metrics"] == {}  # its root holds only the base root's copies of the reports
     m = ok["metrics"]
     assert 0 < m["hit_at_1"] <= 1 and m["ratio_to_oracle"] > 0 and len(m["lift_ci95"]) == 2
     # the job trained on the base root's features, wrote its reports under its own root ...
