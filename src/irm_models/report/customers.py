@@ -93,6 +93,15 @@ def most_frequent(keys: pd.Series, values: pd.Series) -> pd.Series:
     return counts.drop_duplicates("key").set_index("key")["value"]
 
 
+def usual_items(scores: pd.DataFrame) -> pd.Series:
+    """Each customer's usual item: the largest total probability over all their requests."""
+    ids, items = scores[C.CUSTOMER_ID].astype(str), scores[C.ITEM].astype(str)
+    total = scores[C.PROBABILITY].groupby([ids, items]).sum().rename("p").reset_index()
+    total.columns = ["customer", "item", "p"]
+    total = total.sort_values(["customer", "p", "item"], ascending=[True, False, True])
+    return total.drop_duplicates("customer").set_index("customer")["item"]
+
+
 def frequent_customers(contexts: pd.DataFrame, scored: Sequence[str], most: int) -> list[str]:
     """The ``most`` scored customers who come most often (ties by id)."""
     totals = contexts.drop_duplicates(C.CUSTOMER_ID).set_index(C.CUSTOMER_ID)["total"]
@@ -165,8 +174,7 @@ def audience(
         rows = rows.loc[rows[C.ITEM].astype(str).isin(set(chosen))]
     rows = rows.loc[rows[C.PROBABILITY] >= rule.min_probability]
     if rule.differs_from_usual:
-        first = top1(scores)
-        usual = most_frequent(first[C.CUSTOMER_ID].astype(str), first[C.ITEM].astype(str))
+        usual = usual_items(scores)
         rows = top1(rows)
         theirs = usual.reindex(rows[C.CUSTOMER_ID].astype(str)).to_numpy()
         rows = rows.loc[rows[C.ITEM].astype(str).to_numpy() != theirs]

@@ -2,7 +2,8 @@
 
 An audience is a rule on the newest scores: the requests of a context (``where``), the items it
 names (``items``, or the menu's attributes ``item_where``), a probability floor, or the customers
-whose top item there ``differs_from_usual`` (their most frequent top item over every context).
+whose top item there ``differs_from_usual`` (their usual: the item of largest total probability
+over all their requests).
 """
 
 from __future__ import annotations
