@@ -73,6 +73,11 @@ def test_visit_contexts_cover_90_percent_and_cards_show_them():
     assert [x["context"] for x in c00["contexts"]] == ["alone"]  # 9 of 10 visits: 90 %
     assert c00["contexts"][0]["items"][0] == ["latte", 0.7, "r"]
     assert cards[1]["changed"] == "a → b" and cards[2]["contexts"] == []
+    assert (c00["visits"], c00["matched"], c00["covered"]) == (10, 10, 9)
+    evening = visits.assign(ts=pd.Timestamp("2025-05-01 19:00"))  # "evening": never scored
+    contexts = K.visit_contexts(evening, s.assign(daypart="morning"), ["daypart", "companion"])
+    card = K.cards(s.assign(daypart="morning"), contexts, ["daypart", "companion"], ["C00"])[0]
+    assert (card["visits"], card["matched"], card["contexts"]) == (10, 0, [])
     assert K.frequent_customers(contexts, ["C00", "C01", "C05"], 2) == ["C00", "C01"]
 
 
@@ -195,7 +200,14 @@ def test_the_page_escapes_every_value():
         "sentences": [{"context": hostile, "text": hostile}],
         "shift_rows": [{"dimension": "d", "level": hostile, "item": hostile, "shift": None}],
         "heatmap": None,
-        "customers": {"scored": 1, "shown": 1, "left_out": 0, "hidden": 0, "max": 5, "examples": []},
+        "customers": {
+            "scored": 1,
+            "shown": 1,
+            "left_out": 0,
+            "hidden": 0,
+            "max": 5,
+            "examples": [],
+        },
         "scores_path": "x",
         "audiences": [],
         "change": None,

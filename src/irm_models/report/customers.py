@@ -55,7 +55,8 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
 
 def visit_contexts(visits: pd.DataFrame, scores: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
     """How often each customer came in each scored context: customer_id, key, visits, plus each
-    customer's ``total`` visits. One row per visit (``visit_id``); the daypart from its time. A
+    customer's ``total`` visits and the ``matched`` ones (in a scored context; a customer with
+    none has one row, key missing). One row per visit (``visit_id``); the daypart from its time. A
     value not recorded (``unknown``) counts as the customer's most frequent recorded one; a visit
     recorded in a level the scores do not cover (an evening, when only mornings are scored)
     matches no scored context."""
@@ -72,16 +73,22 @@ def visit_contexts(visits: pd.DataFrame, scores: pd.DataFrame, dims: Sequence[st
         else:
             column = pd.Series(np.nan, index=one.index)
         known = recorded(column).to_numpy()
-        values = pd.Series(column.astype(str).to_numpy())
+        values = pd.Series(column.astype(str).to_numpy(), dtype=object)
         matched &= ~known | values.isin(levels).to_numpy()
-        fill = pd.Series(values.where(known & values.isin(levels).to_numpy()))
-        usual = most_frequent(frame[C.CUSTOMER_ID], fill)
+        fill = values.where(known & values.isin(levels).to_numpy())
+        usual = most_frequent(frame[C.CUSTOMER_ID], fill).astype(object)
         default = scores[dim].astype(str).mode().iloc[0]
-        frame[dim] = fill.fillna(frame[C.CUSTOMER_ID].map(usual)).fillna(default).to_numpy()
+        theirs = frame[C.CUSTOMER_ID].map(usual).astype(object)
+        frame[dim] = fill.fillna(theirs).fillna(default).to_numpy()
     total = frame.groupby(C.CUSTOMER_ID).size().rename("total")
+    inside = frame.loc[matched].groupby(C.CUSTOMER_ID).size().rename("matched")
     frame["key"] = context_keys(frame, dims).to_numpy()
     counted = frame.loc[matched].groupby([C.CUSTOMER_ID, "key"]).size().rename("visits")
-    counted = counted.reset_index().merge(total.reset_index(), on=C.CUSTOMER_ID)
+    totals = pd.concat([total, inside], axis=1).fillna({"matched": 0}).astype(int)
+    counted = counted.reset_index().merge(
+        totals.rename_axis(C.CUSTOMER_ID).reset_index(), on=C.CUSTOMER_ID, how="right"
+    )
+    counted["visits"] = counted["visits"].fillna(0).astype(int)  # key missing: none matched
     return counted.sort_values([C.CUSTOMER_ID, "visits", "key"], ascending=[True, False, True])
 
 
@@ -119,9 +126,9 @@ def cards(
     changed: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One card per customer (in the order of ``customers``): the contexts they come in, most
-    frequent first, until they cover :data:`COVERAGE` of their visits; in each, the top items
-    with probability and reasons, and whether the first is confident enough to hand over (else:
-    ask)."""
+    frequent first, until they cover :data:`COVERAGE` of their visits in scored contexts; in
+    each, the top items with probability and reasons, and whether the first is confident enough
+    to hand over (else: ask)."""
     wanted = set(customers)
     mine = scores.loc[scores[C.CUSTOMER_ID].astype(str).isin(wanted)]
     mine = mine.assign(key=context_keys(mine, dims).to_numpy()).sort_values(C.RANK, kind="stable")
@@ -134,26 +141,29 @@ def cards(
             (str(customer), key), {"confident": bool(confident), "items": []}
         )
         found["items"].append([str(item), round(float(probability), 3), str(reasons or "")])
-    seen: dict[str, list[tuple[str, int, int]]] = {}
+    seen: dict[str, list[tuple[Any, int]]] = {}
+    counts: dict[str, tuple[int, int]] = {}
     theirs = contexts.loc[contexts[C.CUSTOMER_ID].isin(wanted)]
-    for customer, key, visits, total in zip(
-        *(theirs[c].tolist() for c in (C.CUSTOMER_ID, "key", "visits", "total")), strict=True
+    columns = (C.CUSTOMER_ID, "key", "visits", "total", "matched")
+    for customer, key, visits, total, matched in zip(
+        *(theirs[c].tolist() for c in columns), strict=True
     ):
-        seen.setdefault(customer, []).append((key, int(visits), int(total)))
+        seen.setdefault(customer, []).append((key, int(visits)))
+        counts[customer] = (int(total), int(matched))
     out = []
     for customer in customers:
-        rows = seen.get(customer, [])
-        total = rows[0][2] if rows else 0
+        total, matched = counts.get(customer, (0, 0))
         cover, shown = 0, []
-        for key, visits, _ in rows:
-            request = requests.get((customer, key))
+        for key, visits in seen.get(customer, []):
+            request = requests.get((customer, key)) if isinstance(key, str) else None
             if request is None:
                 continue
             shown.append({"context": describe(dims, key.split("|")), "visits": visits, **request})
             cover += visits
-            if cover >= COVERAGE * total:
+            if cover >= COVERAGE * matched:
                 break
-        card = {"id": customer, "visits": total, "covered": cover, "contexts": shown}
+        card = {"id": customer, "visits": total, "matched": matched, "covered": cover}
+        card["contexts"] = shown
         out.append({**card, "changed": (changed or {}).get(customer)})
     return out
 
