@@ -109,6 +109,10 @@ def test_an_audience_naming_an_unknown_context_or_item_is_refused():
     bad = ReportSettings.from_config({"audiences": {"a": {"where": {"companion": "dog"}}}})
     with pytest.raises(InputError, match="companion='dog' is not a level"):
         check_audiences(bad.audiences, s, ["companion"], ["latte"], None, "2025-05-02")
+    rule = {"where": {"companion": "dog"}, "optional": True}
+    optional = ReportSettings.from_config({"audiences": {"a": rule}})
+    skipped = check_audiences(optional.audiences, s, ["companion"], ["latte"], None, "2025-05-02")
+    assert list(skipped) == ["a"] and "companion='dog' is not a level" in skipped["a"]
 
 
 def test_neutralise_quotes_formula_starts_only():

@@ -61,7 +61,7 @@ def build(inputs: Inputs, settings: ReportSettings) -> Report:
     """Check the audiences (InputError before anything is built), then every section."""
     dims = context_dims(inputs.scores)
     items = inputs.interim.items
-    check_audiences(
+    skipped = check_audiences(
         settings.audiences,
         inputs.scores,
         dims,
@@ -102,6 +102,11 @@ def build(inputs: Inputs, settings: ReportSettings) -> Report:
     audiences: dict[str, pd.DataFrame] = {}
     shown_audiences = []
     for rule in settings.audiences:
+        if rule.name in skipped:
+            shown_audiences.append(
+                {"name": rule.name, "description": rule.description, "skipped": skipped[rule.name]}
+            )
+            continue
         members = K.audience(scores, rule, dims, items)
         audiences[rule.name] = K.neutralise(members)
         big = len(members) >= min_group
@@ -149,7 +154,8 @@ def build(inputs: Inputs, settings: ReportSettings) -> Report:
         "customers_scored": len(scored),
         "customers_shown": len(cards),
         "customers_hidden_for_consent": hidden,
-        "audiences": {a["name"]: len(audiences[a["name"]]) for a in shown_audiences},
+        "audiences": {name: len(members) for name, members in audiences.items()},
+        "audiences_not_applicable": skipped,
         "changed": None if change is None else change.get("changed"),
     }
     return Report(render(content), audiences, summary)

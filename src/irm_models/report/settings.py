@@ -31,6 +31,9 @@ class Audience:
     item_where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     min_probability: float = 0.0
     differs_from_usual: bool = False
+    # an optional audience (the café's examples) that names what the data does not have is left
+    # out, and the page says why; any other such audience stops the report (exit 2)
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,15 @@ def _values(value: Any) -> tuple[str, ...]:
 
 
 def _audience(name: str, rule: Mapping[str, Any]) -> Audience:
-    known = {"description", "where", "items", "item_where", "min_probability", "differs_from_usual"}
+    known = {
+        "description",
+        "where",
+        "items",
+        "item_where",
+        "min_probability",
+        "differs_from_usual",
+        "optional",
+    }
     unknown = sorted(set(rule) - known)
     if unknown:
         raise ConfigError(
@@ -90,6 +101,7 @@ def _audience(name: str, rule: Mapping[str, Any]) -> Audience:
         item_where={str(k): _values(v) for k, v in (rule.get("item_where") or {}).items()},
         min_probability=probability,
         differs_from_usual=bool(rule.get("differs_from_usual", False)),
+        optional=bool(rule.get("optional", False)),
     )
 
 
@@ -112,51 +124,70 @@ def check_audiences(
     menu: Sequence[str],
     items: pd.DataFrame | None,
     scored_date: str,
-) -> None:
+) -> dict[str, str]:
     """Every context, level and item an audience names exists in the scores or on the menu.
+    Returns the optional audiences that do not apply to this data, with why.
 
     Raises:
         InputError: one line naming the audience, what is unknown, what is known, and the command
             that would produce it.
     """
+    skipped = {}
     for audience in audiences:
-        where = f"report.audiences.{audience.name}"
-        for column, conditions in audience.where.items():
-            if column not in dims:
-                raise InputError(
-                    f"{where}: context {column!r} is not in the scores of {scored_date} (scored "
-                    f"contexts: {', '.join(dims)}); add it to score.grid and run `irm score`"
-                )
-            levels = set(scores[column].astype(str).unique())
-            numeric = pd.api.types.is_numeric_dtype(scores[column])
-            for condition in conditions:
-                if numeric and comparison(condition) is not None:
-                    continue
-                if condition not in levels:
-                    raise InputError(
-                        f"{where}: {column}={condition!r} is not a level of the scores of "
-                        f"{scored_date} (levels: {', '.join(sorted(levels)[:20])}); add it to "
-                        f"score.grid.{column} and run `irm score`"
-                    )
-        unknown = [i for i in audience.items if i not in set(menu)]
-        if unknown:
+        try:
+            _check(audience, scores, dims, menu, items, scored_date)
+        except InputError as exc:
+            if not audience.optional:
+                raise
+            skipped[audience.name] = str(exc).split(": ", 1)[-1]
+    return skipped
+
+
+def _check(
+    audience: Audience,
+    scores: pd.DataFrame,
+    dims: Sequence[str],
+    menu: Sequence[str],
+    items: pd.DataFrame | None,
+    scored_date: str,
+) -> None:
+    where = f"report.audiences.{audience.name}"
+    for column, conditions in audience.where.items():
+        if column not in dims:
             raise InputError(
-                f"{where}: item(s) {', '.join(repr(i) for i in unknown)} not on the menu "
-                f"({len(menu)} items, e.g. {', '.join(sorted(menu)[:5])}); the menu is what "
-                "`irm ingest` read (data.items and the visits)"
+                f"{where}: context {column!r} is not in the scores of {scored_date} (scored "
+                f"contexts: {', '.join(dims)}); add it to score.grid and run `irm score`"
             )
-        for column, values in audience.item_where.items():
-            if items is None or column not in items.columns or column == C.ITEM:
-                known = [] if items is None else [c for c in items.columns if c != C.ITEM]
+        levels = set(scores[column].astype(str).unique())
+        numeric = pd.api.types.is_numeric_dtype(scores[column])
+        for condition in conditions:
+            if numeric and comparison(condition) is not None:
+                continue
+            if condition not in levels:
                 raise InputError(
-                    f"{where}: item_where names {column!r}, not a column of the items table "
-                    f"(columns: {', '.join(known) or 'none: no data.items'}); give data.items "
-                    "and run `irm ingest`"
+                    f"{where}: {column}={condition!r} is not a level of the scores of "
+                    f"{scored_date} (levels: {', '.join(sorted(levels)[:20])}); add it to "
+                    f"score.grid.{column} and run `irm score`"
                 )
-            levels = set(items[column].astype(str))
-            missing = [v for v in values if v not in levels]
-            if missing:
-                raise InputError(
-                    f"{where}: item_where {column}={missing[0]!r} matches no item (values: "
-                    f"{', '.join(sorted(levels)[:20])})"
-                )
+    unknown = [i for i in audience.items if i not in set(menu)]
+    if unknown:
+        raise InputError(
+            f"{where}: item(s) {', '.join(repr(i) for i in unknown)} not on the menu "
+            f"({len(menu)} items, e.g. {', '.join(sorted(menu)[:5])}); the menu is what "
+            "`irm ingest` read (data.items and the visits)"
+        )
+    for column, values in audience.item_where.items():
+        if items is None or column not in items.columns or column == C.ITEM:
+            known = [] if items is None else [c for c in items.columns if c != C.ITEM]
+            raise InputError(
+                f"{where}: item_where names {column!r}, not a column of the items table "
+                f"(columns: {', '.join(known) or 'none: no data.items'}); give data.items "
+                "and run `irm ingest`"
+            )
+        levels = set(items[column].astype(str))
+        missing = [v for v in values if v not in levels]
+        if missing:
+            raise InputError(
+                f"{where}: item_where {column}={missing[0]!r} matches no item (values: "
+                f"{', '.join(sorted(levels)[:20])})"
+            )

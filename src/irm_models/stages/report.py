@@ -95,6 +95,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                     f"{k}: {v:,}" for k, v in report.summary["audiences"].items()
                 )
                 or "none",
+                "not applicable": ", ".join(report.summary["audiences_not_applicable"]) or "-",
                 "page": f"{page} ({size / 1e6:.1f} MB)",
                 "audience files": str(artifacts.audiences_partition(date)),
                 "seconds": f"{seconds:.1f}",
