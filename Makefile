@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/completejourney.py
-	$(BIN)/python bench/report.py
+	$(BIN)/python bench/report.py --screenshot docs/report.png
 
 # params.yaml is generated from conf/ (never edit it): the stages in dvc.yaml read it, and
 # `dvc exp run` recomposes it with its -S overrides. `make repro` refreshes it, then runs the DAG.
