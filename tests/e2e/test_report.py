@@ -173,8 +173,9 @@ def test_hostile_item_names_are_text_on_the_page_and_quoted_in_csv(hostile_root,
     shifts = opened.page.inner_text("[data-testid=shift-table]")
     assert HOSTILE[0] in shifts and HOSTILE[1] in shifts
     scores = pd.read_parquet(next((hostile_root / "data" / "scores").glob("date=*")))
-    fan = scores.loc[scores["item"] == HOSTILE[1], "customer_id"].iloc[0]
-    assert HOSTILE[1] in opened.find(fan)
+    fans = scores.loc[scores["item"] == HOSTILE[1]].groupby("customer_id").size()
+    fans = fans.sort_values(ascending=False, kind="stable").index[:20]
+    assert any(HOSTILE[1] in opened.find(fan) for fan in fans)  # on a card, as text
     assert opened.page.evaluate("typeof window.alert") == "function" and opened.dialogs == []
     opened.page.close()
     files = next((hostile_root / "data" / "audiences").glob("date=*"))
