@@ -50,7 +50,7 @@ def heatmap(table: pd.DataFrame, min_group: int) -> dict[str, Any] | None:
         cells = table.loc[table["item"].isin(table["item"].drop_duplicates().head(MAX_ITEMS))]
         cells = cells.copy()
     cells["label"] = [
-        f"{s:+.0f}" if pd.notna(s) else f"<{min_group}" for s in cells["shift"].to_numpy()
+        f"{round(s):+d}" if pd.notna(s) else f"<{min_group}" for s in cells["shift"].to_numpy()
     ]
     cells["customers_text"] = [
         f"{n}" if pd.notna(s) else f"fewer than {min_group}"
