@@ -59,7 +59,7 @@ def menu(interim: Interim, scores: pd.DataFrame) -> list[str]:
 
 def build(inputs: Inputs, settings: ReportSettings) -> Report:
     """Check the audiences (InputError before anything is built), then every section."""
-    dims = context_dims(inputs.scores)
+    dims = context_dims(inputs.scores, list(inputs.interim.visits.columns))
     items = inputs.interim.items
     skipped = check_audiences(
         settings.audiences,
@@ -84,8 +84,7 @@ def build(inputs: Inputs, settings: ReportSettings) -> Report:
         previous, _ = K.visible(
             inputs.previous, inputs.interim, inputs.suppression, inputs.consent_required
         )
-        common = [d for d in dims if d in previous.columns]
-        if common == dims:
+        if all(d in previous.columns for d in dims):
             change = changes(scores, previous, dims, contexts, min_group)
             moved = change.pop("changed_top")
             changed_ids = {

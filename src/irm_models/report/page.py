@@ -57,7 +57,8 @@ def heatmap(table: pd.DataFrame, min_group: int) -> dict[str, Any] | None:
         for n, s in zip(cells["customers"], cells["shift"], strict=True)
     ]
     cells = cells[["dimension", "level", "item", "shift", "label", "customers_text"]]
-    limit = max(5.0, float(cells["shift"].abs().max(skipna=True) or 5.0))
+    largest = cells["shift"].abs().max(skipna=True)
+    limit = max(5.0, float(largest) if pd.notna(largest) else 5.0)
     base = alt.Chart(cells).encode(
         x=alt.X("level:N", title=None, sort=None),
         y=alt.Y("item:N", title=None, sort=list(items.index) or None),

@@ -19,15 +19,19 @@ from irm_models.scoring import SCORE_COLUMNS
 NOT_CONTEXT = {*SCORE_COLUMNS, C.REQUEST_ID, C.CUSTOMER_ID, C.TS, "date"}
 
 
-def context_dims(scores: pd.DataFrame) -> list[str]:
+def context_dims(scores: pd.DataFrame, known: Sequence[str] | None = None) -> list[str]:
     """The context columns of the scored requests (the grid's dimensions, or a requests file's
-    context columns), in their order."""
-    return [c for c in scores.columns if c not in NOT_CONTEXT]
+    context columns), in their order; with ``known`` (the visits' columns), only those and the
+    daypart (a requests file's other columns, a ticket reference say, are not contexts)."""
+    found = [c for c in scores.columns if c not in NOT_CONTEXT]
+    return found if known is None else [c for c in found if c == C.DAYPART or c in set(known)]
 
 
 def describe(dims: Sequence[str], values: Sequence[Any]) -> str:
     """A context in words: ("daypart", "companion"), ("morning", "kids") -> "in the morning, with
     kids"."""
+    if not dims:
+        return "any situation"
     return ", ".join(phrase(d, str(v)) for d, v in zip(dims, values, strict=True))
 
 
@@ -65,7 +69,9 @@ def shifts(scores: pd.DataFrame, dims: Sequence[str], min_group: int) -> pd.Data
                 n = int(counts.get(item, 0))
                 rows.append((dim, level, item, s, o, (s - o) * 100 if n >= min_group else None, n))
     columns = ["dimension", "level", "item", "share", "overall", "shift", "customers"]
-    return pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=columns)
+    table["shift"] = pd.to_numeric(table["shift"]).astype(float)  # suppressed: NaN
+    return table
 
 
 def sentences(table: pd.DataFrame, top: int = 2) -> list[dict[str, str]]:
