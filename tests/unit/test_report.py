@@ -219,3 +219,18 @@ def test_the_page_escapes_every_value():
     }
     page = render(content)
     assert hostile not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_requests_file_other_columns_are_not_contexts_and_all_suppressed_still_draws():
+    from irm_models.report.page import heatmap
+
+    s = kids_world(3).assign(ticket="T1")
+    assert context_dims(s, ["customer_id", "ts", "item", "companion"]) == ["companion"]
+    assert context_dims(s) == ["companion", "ticket"]
+    table = shifts(s, ["companion"], min_group=50)  # every cell under the minimum group
+    assert table["shift"].isna().all() and table["shift"].dtype == float
+    spec = heatmap(table, 50)
+    assert spec is not None and "<50" in json.dumps(spec)
+    assert {x["text"] for x in sentences(table)} == {
+        "no shift shown (every cell under the minimum group)"
+    }
