@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench params repro clean help
+.PHONY: run test test-fast chromium lint bench params repro clean help
 
 help:
 	@echo "make run | make test | make test-fast | make lint | make bench | make params | make repro | make clean"
@@ -21,11 +21,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/irm run $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) chromium
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The browser tests need a Chromium: Playwright's own or the system's, else `playwright install
+# chromium`, else (Debian, root) `apt-get install chromium`; otherwise one line says how to get one.
+chromium: $(STAMP)
+	@$(BIN)/python tests/chromium.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -36,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/completejourney.py
+	$(BIN)/python bench/report.py --screenshot docs/report.png
 
 # params.yaml is generated from conf/ (never edit it): the stages in dvc.yaml read it, and
 # `dvc exp run` recomposes it with its -S overrides. `make repro` refreshes it, then runs the DAG.

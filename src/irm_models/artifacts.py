@@ -15,7 +15,8 @@ renamed into place): a failure leaves the previous good file or folder untouched
 - reports ``<stage>.json`` (generate, ingest, features, metrics, register, score, tune): each
   stage -> people and DVC; ``features.json`` -> train and register (the data windows);
 - plot data ``plots/<name>.csv``: train -> DVC plots;
-- score partitions ``date=YYYY-MM-DD/part-*.parquet``: score -> nightly consumers;
+- score partitions ``date=YYYY-MM-DD/part-*.parquet``: score -> nightly consumers, report;
+- the marketer's page ``reports/marketing/date=*/index.html``, ``data/audiences/date=*/*.csv``;
 - access exports ``data/exports/<customer>/customer.{json,html}``: export -> the customer;
 - the MLflow store (``mlflow.db``, ``mlartifacts/``): train, register, score, tune; the Optuna
   study (``optuna.db``): tune;
@@ -31,14 +32,14 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from irm_models import columns as C
+from irm_models.consent import Interim, Suppression  # re-exported: the readers return them
 from irm_models.errors import InputError
 from irm_models.io import atomic_dir, atomic_file, recover, recover_all, write_json
 
@@ -52,14 +53,15 @@ INTERIM_TABLES = ("visits", "customers", "items", "withdrawn")
 REPORTS = ("generate", "ingest", "features", "metrics", "register", "score", "tune", "forget")
 PLOTS = ("calibration", "hit_by_context")
 # the stages `irm run` chains, whose leftovers it removes as it starts (:meth:`Artifacts.recover`)
-RUN_CHAIN = ("generate", "ingest", "features", "train", "register", "score")
+RUN_CHAIN = ("generate", "ingest", "features", "train", "register", "score", "report")
 CAFE_TABLES = ("visits", "customers", "items")  # in generate.format
 CAFE_TRUTH = ("truth_customers", "oracle")  # always Parquet
 EXPORT_FILES = ("customer.json", "customer.html")  # irm export, per customer
 # How `irm forget` erases customers from an output (:class:`CustomerRows`): a folder of tables
 # (Parquet or CSV; rows dropped), a JSON file (entries naming them dropped), a folder of one file
-# or folder per customer (named after the id; removed).
-TABLES, JSON_FILE, PER_CUSTOMER = "tables", "json", "per_customer"
+# or folder per customer (named after the id; removed), a page naming them (removed whole).
+TABLES, JSON_FILE, PER_CUSTOMER, PAGE = "tables", "json", "per_customer", "page"
+PAGE_FILE = "index.html"  # irm report, per scoring date
 
 
 @dataclass(frozen=True)
@@ -70,48 +72,6 @@ class CustomerRows:
     what: str
     path: Path
     kind: str
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """The customers forgotten under a root (`irm forget`): salted SHA-256 hashes, never the ids;
-    ``hash = sha256(salt + customer_id)`` (UTF-8, hex), the salt random per root."""
-
-    salt: str
-    hashes: frozenset[str]
-
-    def digest(self, customer_id: str) -> str:
-        return hashlib.sha256((self.salt + str(customer_id).strip()).encode()).hexdigest()
-
-    def matches(self, ids: pd.Series) -> pd.Series:
-        """Which of ``ids`` are forgotten (booleans on ``ids``' index)."""
-        text = ids.astype(str).str.strip()
-        return text.isin({i for i in text.unique() if self.digest(i) in self.hashes})
-
-
-@dataclass(frozen=True)
-class Interim:
-    """The ingested tables (``items`` and ``customers`` are ``None`` when not given), and the
-    customers who withdrew consent as salted hashes only (their rows are in no table)."""
-
-    visits: pd.DataFrame
-    items: pd.DataFrame | None
-    customers: pd.DataFrame | None
-    withdrawn: Suppression | None = None
-
-    def not_consenting(self, customers: Iterable[str]) -> set[str]:
-        """Those of ``customers`` who withdrew consent, never to be scored: by their hash (or, in
-        a customers table ingested before they left it, consent false)."""
-        ids = pd.Series(list(customers), dtype=object).astype(str)
-        out = set(ids[self.withdrawn.matches(ids)]) if self.withdrawn is not None else set()
-        if self.customers is not None and len(self.customers):
-            old = self.customers.loc[~self.customers[C.CONSENT].astype(bool), C.CUSTOMER_ID]
-            out |= set(ids[ids.isin(set(old.astype(str)))])
-        return out
-
-    def listed(self) -> set[str] | None:
-        """Every customer of the customers table (``None`` without one)."""
-        return None if self.customers is None else set(self.customers[C.CUSTOMER_ID].astype(str))
 
 
 class FeatureWriter:
@@ -263,6 +223,41 @@ class Artifacts:
         with atomic_dir(self.scores_partition(date)) as tmp:
             yield ScoreWriter(tmp)
 
+    def scores_dates(self) -> list[pd.Timestamp]:
+        """The dates of the complete score partitions, oldest first."""
+        found = self.paths.scores_dir.glob("date=*/") if self.paths.scores_dir.is_dir() else []
+        return sorted(pd.Timestamp(p.name.removeprefix("date=")) for p in found)
+
+    def read_scores(self, date: pd.Timestamp) -> pd.DataFrame:
+        return pd.read_parquet(sorted(self.scores_partition(date).glob("part-*.parquet")))
+
+    # ------------------------------------------------------------------ the marketer's report
+    @property
+    def marketing_dir(self) -> Path:
+        return self.paths.reports_dir / "marketing"
+
+    def marketing_page(self, date: pd.Timestamp) -> Path:
+        return self.marketing_dir / f"date={date.date().isoformat()}" / PAGE_FILE
+
+    @property
+    def audiences_dir(self) -> Path:
+        return self.paths.data_dir / "audiences"
+
+    def audiences_partition(self, date: pd.Timestamp) -> Path:
+        return self.audiences_dir / f"date={date.date().isoformat()}"
+
+    def write_marketing(
+        self, date: pd.Timestamp, page: str, audiences: Mapping[str, pd.DataFrame]
+    ) -> Path:
+        """One date's page and audience files (``<name>.csv``), each folder built aside and
+        swapped in whole; the audiences first, so a page never names files that are not there."""
+        with atomic_dir(self.audiences_partition(date)) as tmp:
+            for name, table in audiences.items():
+                table.to_csv(tmp / f"{safe_name(name)}.csv", index=False, float_format="%.4f")
+        with atomic_dir(self.marketing_page(date).parent) as tmp:
+            (tmp / PAGE_FILE).write_text(page, encoding="utf-8")
+        return self.marketing_page(date)
+
     # ------------------------------------------------------------------ access exports
     @property
     def exports_dir(self) -> Path:
@@ -323,6 +318,9 @@ class Artifacts:
                 done += recover(path)
             if name == "score":
                 done += recover_all(paths.scores_dir, "date=*")
+            if name == "report":
+                done += recover_all(self.marketing_dir, "date=*")
+                done += recover_all(self.audiences_dir, "date=*")
         return done
 
     # ------------------------------------------------------------------ forgotten customers
@@ -379,6 +377,8 @@ class Artifacts:
             CustomerRows("pair tables", self.paths.features_dir, TABLES),
             *(CustomerRows(p.name, p, TABLES) for p in each(self.paths.scores_dir, "date=*")),
             CustomerRows("access exports", self.exports_dir, PER_CUSTOMER),
+            *(CustomerRows(p.name, p, TABLES) for p in each(self.audiences_dir, "date=*")),
+            *(CustomerRows(f"page {p.name}", p, PAGE) for p in each(self.marketing_dir, "date=*")),
             *(CustomerRows(p.name, p, JSON_FILE) for p in each(self.paths.reports_dir, "*.json")),
         ]
         return [o for o in found if o.path.exists()]

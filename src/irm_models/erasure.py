@@ -3,7 +3,9 @@
 Works on the outputs the catalogue declares (:meth:`~irm_models.artifacts.Artifacts.
 customer_outputs`), never on a source file of yours: a folder of tables loses the customers' rows
 (and the rows keyed by their requests or visits, such as a window's ordered lines or the café's
-oracle), a JSON report the entries naming them, a folder of per-customer exports their folder.
+oracle), a JSON report the entries naming them, a folder of per-customer exports their folder, a
+page (the marketer's report, a folder) naming one of them the whole folder (`irm report` remakes
+it without them).
 Each folder or file is replaced atomically (:func:`~irm_models.io.atomic_dir`,
 :func:`~irm_models.io.atomic_file`): a failure leaves it as it was. Pure file work: no config.
 """
@@ -24,7 +26,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from irm_models import columns as C
-from irm_models.artifacts import JSON_FILE, PER_CUSTOMER, TABLES, CustomerRows, safe_name
+from irm_models.artifacts import (
+    JSON_FILE,
+    PAGE,
+    PER_CUSTOMER,
+    TABLES,
+    CustomerRows,
+    safe_name,
+)
 from irm_models.errors import InputError
 from irm_models.features.newcomers import NEWCOMER_SUFFIX
 from irm_models.io import atomic_dir, write_json
@@ -194,24 +203,53 @@ def _held_per_customer(folder: Path, ids: set[str]) -> set[str]:
     return {i for i in ids if safe_name(i) in names}
 
 
+def _remove(entry: Path) -> None:
+    """Renamed aside at once (atomic), then deleted; named as io's temporary siblings, so a kill
+    before the delete leaves nothing that the next writer's recovery does not remove."""
+    aside = entry.with_name(f".{entry.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    os.replace(entry, aside)
+    shutil.rmtree(aside) if aside.is_dir() else aside.unlink()
+
+
 def _erase_per_customer(folder: Path, ids: set[str]) -> int:
-    """Remove each customer's file or folder: renamed aside at once (atomic), then deleted."""
+    """Remove each customer's file or folder."""
     removed = 0
     for entry in (folder / safe_name(i) for i in sorted(ids)):
         if entry.exists():
-            # named as io's temporary siblings, so a kill before the delete leaves nothing
-            # that the next writer's recovery does not remove
-            aside = entry.with_name(f".{entry.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-            os.replace(entry, aside)
-            shutil.rmtree(aside) if aside.is_dir() else aside.unlink()
+            _remove(entry)
             removed += 1
     return removed
 
 
+def _held_in_page(folder: Path, ids: set[str]) -> set[str]:
+    found: set[str] = set()
+    for path in (p for p in folder.rglob("*") if p.is_file()):
+        found |= _held_in_json(path, ids)
+    return found
+
+
+def _erase_page(folder: Path, ids: set[str]) -> int:
+    """Remove the whole page (its folder) when it names one of them; 1 when removed."""
+    if not _held_in_page(folder, ids):
+        return 0
+    _remove(folder)
+    return 1
+
+
 # ----------------------------------------------------------------------------- the whole step
 
-_HELD = {TABLES: _held_in_tables, JSON_FILE: _held_in_json, PER_CUSTOMER: _held_per_customer}
-_ERASE = {TABLES: _erase_tables, JSON_FILE: _erase_json, PER_CUSTOMER: _erase_per_customer}
+_HELD = {
+    TABLES: _held_in_tables,
+    JSON_FILE: _held_in_json,
+    PER_CUSTOMER: _held_per_customer,
+    PAGE: _held_in_page,
+}
+_ERASE = {
+    TABLES: _erase_tables,
+    JSON_FILE: _erase_json,
+    PER_CUSTOMER: _erase_per_customer,
+    PAGE: _erase_page,
+}
 
 
 def held(output: CustomerRows, ids: Collection[str]) -> set[str]:

@@ -1,4 +1,6 @@
-"""Notebooks are executed, top to bottom, on a small world: a notebook that errors fails here."""
+"""Notebooks are executed, top to bottom, on a small world: a notebook that errors fails here.
+Those that read a run's outputs (the registry, the scores) read the tiny café's
+(``IRM_NOTEBOOK_ROOT``)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path, monkeypatch, tmp_path):
+def test_notebook_runs(path, monkeypatch, tmp_path, tiny_cafe_root):
     monkeypatch.setenv("IRM_NOTEBOOK_CUSTOMERS", "400")
+    monkeypatch.setenv("IRM_NOTEBOOK_ROOT", str(tiny_cafe_root))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

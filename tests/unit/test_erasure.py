@@ -252,3 +252,23 @@ def test_which_versions_were_trained_on_the_customers():
     assert not _trained_on(window, pd.Timestamp("2025-05-02"))  # came after its data
     assert not _trained_on(window, None)  # no visit of theirs was ingested
     assert _trained_on("not json", pd.Timestamp("2030-01-01"))  # unknown: tagged
+
+
+def test_the_marketers_page_naming_them_is_removed_and_their_audience_rows_dropped(tmp_path):
+    from irm_models.artifacts import PAGE
+
+    artifacts = _artifacts(tmp_path)
+    date = pd.Timestamp("2025-05-02")
+    members = pd.DataFrame(
+        {"customer_id": ["C1", "C12"], "context": "alone", "item": "'=x", "probability": 0.5}
+    )
+    page = artifacts.write_marketing(date, '{"cards":[{"id":"C12"}]}', {"kids": members})
+    outputs = {o.kind: o for o in artifacts.customer_outputs() if o.kind in (PAGE, TABLES)}
+    assert outputs[PAGE].path == page.parent and outputs[TABLES].path.name == "date=2025-05-02"
+    assert erasure.held(outputs[PAGE], ["C1", "C12"]) == {"C12"}
+    assert erasure.erase(outputs[PAGE], {"C1"}) == 0 and page.exists()  # C1 is not on it
+    assert erasure.erase(outputs[PAGE], {"C12"}) == 1 and not page.parent.exists()
+    assert erasure.erase(outputs[TABLES], {"C1"}) == 1
+    kept = pd.read_csv(artifacts.audiences_partition(date) / "kids.csv", dtype=str)
+    assert kept["customer_id"].tolist() == ["C12"] and kept["item"].tolist() == ["'=x"]
+    assert artifacts.scores_dates() == []

@@ -126,6 +126,12 @@ STAGES: dict[str, Stage] = {
             ),
         ),
         Stage(
+            "report",
+            "the marketer's page and audiences from the newest scores into reports/marketing/",
+            "irm_models.stages.report",
+            ("report", "data.consent_required", "mlflow", "paths"),
+        ),
+        Stage(
             "tune",
             "tune the ranker's hyperparameters with Optuna on the validation window",
             "irm_models.stages.tune",
@@ -133,7 +139,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "run",
-            "the main job: generate (built-in café only), ingest, features, train, register, score",
+            "the main job: generate (café only), ingest, features, train, register, score, report",
             "irm_models.stages.run",
             (
                 "seed",
@@ -145,6 +151,7 @@ STAGES: dict[str, Stage] = {
                 "evaluate",
                 "register",
                 "score",
+                "report",
                 "mlflow",
                 "paths",
             ),
