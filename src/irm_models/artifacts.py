@@ -11,7 +11,8 @@ renamed into place): a failure leaves the previous good file or folder untouched
 - interim visits, customers (consenting only), items, and ``withdrawn`` (salted hashes of the
   customers who withdrew consent, never their ids or rows): ingest -> features, score, export;
 - pair tables ``train``, ``valid``, ``test`` and ``valid_orders``, ``test_orders``: features ->
-  train, register (test), tune;
+  train, register (test), tune; with ``model.refit``, ``refit_train``, ``refit_calib``,
+  ``backtest_train``, ``backtest_calib``: features -> train;
 - reports ``<stage>.json`` (generate, ingest, features, metrics, register, score, tune): each
   stage -> people and DVC; ``features.json`` -> train and register (the data windows);
 - plot data ``plots/<name>.csv``: train -> DVC plots;
@@ -31,15 +32,15 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from irm_models import columns as C
 from irm_models.errors import InputError
+from irm_models.interim import Interim, Suppression  # re-exported: stages import them here
 from irm_models.io import atomic_dir, atomic_file, recover, recover_all, write_json
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "valid", "test")  # labelled pair tables; training windows stacked in order
 ORDERED = ("valid_orders", "test_orders")  # every ordered line of a window (request_id, item)
-PAIR_TABLES = (*SPLITS, *ORDERED)
+# model.refit: the training and calibration pairs of the served refit and of its backtest
+REFIT_TABLES = ("backtest_train", "backtest_calib", "refit_train", "refit_calib")
+PAIR_TABLES = (*SPLITS, *ORDERED, *REFIT_TABLES)
 INTERIM_TABLES = ("visits", "customers", "items", "withdrawn")
 REPORTS = ("generate", "ingest", "features", "metrics", "register", "score", "tune", "forget")
 PLOTS = ("calibration", "hit_by_context")
@@ -70,48 +73,6 @@ class CustomerRows:
     what: str
     path: Path
     kind: str
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """The customers forgotten under a root (`irm forget`): salted SHA-256 hashes, never the ids;
-    ``hash = sha256(salt + customer_id)`` (UTF-8, hex), the salt random per root."""
-
-    salt: str
-    hashes: frozenset[str]
-
-    def digest(self, customer_id: str) -> str:
-        return hashlib.sha256((self.salt + str(customer_id).strip()).encode()).hexdigest()
-
-    def matches(self, ids: pd.Series) -> pd.Series:
-        """Which of ``ids`` are forgotten (booleans on ``ids``' index)."""
-        text = ids.astype(str).str.strip()
-        return text.isin({i for i in text.unique() if self.digest(i) in self.hashes})
-
-
-@dataclass(frozen=True)
-class Interim:
-    """The ingested tables (``items`` and ``customers`` are ``None`` when not given), and the
-    customers who withdrew consent as salted hashes only (their rows are in no table)."""
-
-    visits: pd.DataFrame
-    items: pd.DataFrame | None
-    customers: pd.DataFrame | None
-    withdrawn: Suppression | None = None
-
-    def not_consenting(self, customers: Iterable[str]) -> set[str]:
-        """Those of ``customers`` who withdrew consent, never to be scored: by their hash (or, in
-        a customers table ingested before they left it, consent false)."""
-        ids = pd.Series(list(customers), dtype=object).astype(str)
-        out = set(ids[self.withdrawn.matches(ids)]) if self.withdrawn is not None else set()
-        if self.customers is not None and len(self.customers):
-            old = self.customers.loc[~self.customers[C.CONSENT].astype(bool), C.CUSTOMER_ID]
-            out |= set(ids[ids.isin(set(old.astype(str)))])
-        return out
-
-    def listed(self) -> set[str] | None:
-        """Every customer of the customers table (``None`` without one)."""
-        return None if self.customers is None else set(self.customers[C.CUSTOMER_ID].astype(str))
 
 
 class FeatureWriter:
