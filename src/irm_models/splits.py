@@ -220,8 +220,9 @@ def refit_plan(
         raise ValueError(f"refit kind must be {REFIT!r} or {BACKTEST!r} (got {kind!r})")
     end = 1.0 if kind == REFIT else split.test[0]
     shift = end - (max(split.train_cutoffs) + split.horizon)
-    cutoffs = sorted(c + shift for c in split.train_cutoffs)
-    calib = (cutoffs[0] - (split.valid[1] - split.valid[0]), cutoffs[0])
+    # rounded: a slid fraction lands exactly where the same fraction of the time split does
+    cutoffs = sorted(round(c + shift, 9) for c in split.train_cutoffs)
+    calib = (round(cutoffs[0] - (split.valid[1] - split.valid[0]), 9), cutoffs[0])
     # it always fits: the shift is at least test start - valid start >= the validation window's
     # length (the windows do not overlap), and the first cutoff is > 0
     at = _placer(visits)

@@ -125,3 +125,8 @@ def test_the_refit_slides_the_training_windows_to_the_end_and_the_backtest_to_th
         assert w.target(VISITS)[C.TS].max() <= plan["test_1"].cutoff
     stepped = refit_plan(_split(refresh_days=7), VISITS, REFIT)[1]  # calibrated as validation
     assert [w.name for w in stepped] == ["refit_calib_1", "refit_calib_2"]  # 9.9 days: 7 + 2.9
+    # slid fractions land exactly on the time split's own (.4 + .1 is not .5 in floating point)
+    three = _split(train_cutoffs=[0.3, 0.4, 0.5], horizon=0.1, valid=[0.6, 0.7], test=[0.7, 1.0])
+    slid = refit_plan(three, VISITS, BACKTEST)[0]
+    time_split = {w.cutoff for w in windows(three, VISITS)}
+    assert slid[-1].end in time_split and {w.cutoff for w in slid} <= time_split

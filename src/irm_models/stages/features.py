@@ -12,6 +12,7 @@ the test window's start), by the same builder (:func:`irm_models.splits.refit_pl
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +57,9 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             plan += [*train, *calib]
             refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
     check_sizes(split, window_sizes(plan, visits), visits)
+    # a refit's training window identical to an earlier one (same cutoff and end) is built once
+    uses = Counter((w.cutoff, w.end) for w in plan if w.split in TRAINING)
+    kept: dict[tuple[pd.Timestamp, pd.Timestamp], Any] = {}
     built: dict[str, dict[str, Any]] = {}  # report entry per window
     summaries: dict[str, dict[str, Any]] = {}  # report entry per evaluated split
     columns = 0
@@ -68,9 +72,18 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             for index, window in group_:
                 planned.append(window)
                 share = split.newcomer_share if name in TRAINING else 0.0
-                pairs = window_pairs(
-                    visits, window, spec, interim.items, share, seed + index, interim.customers
-                )
+                key = (window.cutoff, window.end)
+                if name in TRAINING and key in kept:
+                    pairs = kept[key]
+                else:
+                    pairs = window_pairs(
+                        visits, window, spec, interim.items, share, seed + index, interim.customers
+                    )
+                if name in TRAINING:
+                    uses[key] -= 1
+                    kept.pop(key, None)
+                    if uses[key] > 0:
+                        kept[key] = pairs
                 bar.advance(task)
                 if pairs is None:
                     if name in TRAINING:

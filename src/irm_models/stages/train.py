@@ -82,6 +82,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         )
         served, backtest = ranker, None
         if settings.refit:
+            del data["valid"], scored  # measured: only the test window is scored again
             fit = _Refits(artifacts, settings, evaluate, seed, ranker, trained_requests)
             with console.status("backtest: the refit one step back, scored on the test window"):
                 backtest = fit(BACKTEST, refit_windows(features_report, BACKTEST))
