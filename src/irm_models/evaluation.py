@@ -30,7 +30,9 @@ from irm_models.models import MODEL
 from irm_models.models.baselines import (
     ADDITIVE_PRIOR,
     BASELINES,
+    additive_dimensions,
     baseline_probability,
+    context_additive,
     oracle_probability,
 )
 
@@ -45,6 +47,7 @@ class EvalSettings:
     by_context: tuple[str, ...] = (C.COMPANION, C.INTENT, C.DAYPART)
     baseline_context: tuple[str, ...] = (C.COMPANION, C.INTENT)
     additive_prior: float = ADDITIVE_PRIOR  # context_additive's shrinkage (pseudo-visits)
+    additive_context: tuple[str, ...] | None = None  # its dimensions; None: every recorded one
 
     def __post_init__(self) -> None:
         if not self.additive_prior > 0:
@@ -59,8 +62,8 @@ class EvalSettings:
     @classmethod
     def from_config(cls, evaluate: Mapping[str, Any]) -> EvalSettings:
         values = dict(evaluate)
-        for key in ("by_context", "baseline_context"):
-            if key in values:
+        for key in ("by_context", "baseline_context", "additive_context"):
+            if values.get(key) is not None:
                 values[key] = tuple(str(c) for c in values[key])
         return typed(cls, values, "evaluate")
 
@@ -97,11 +100,17 @@ def _clean(value: Any) -> Any:
 def baseline_scores(name: str, pairs: pd.DataFrame, settings: EvalSettings) -> np.ndarray:
     """Baseline ``name``'s probability per pair, in the context of ``evaluate.baseline_context``
     without the columns the data never records (every value unknown); ``context_additive`` over
-    every context dimension, shrunk with ``evaluate.additive_prior``."""
+    the dimensions of ``evaluate.additive_context`` the features have (``None``: every one),
+    shrunk with ``evaluate.additive_prior``."""
     context = tuple(
         c for c in settings.baseline_context if c not in pairs or recorded(pairs[c]).any()
     )
-    return baseline_probability(name, pairs, context, settings.additive_prior)
+    if name == "context_additive":
+        found = additive_dimensions(pairs)  # the dimensions the data records
+        wanted = settings.additive_context
+        dims = found if wanted is None else [d for d in found if d in wanted]
+        return context_additive(pairs, dims, settings.additive_prior)
+    return baseline_probability(name, pairs, context)
 
 
 def score_all(

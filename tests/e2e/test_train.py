@@ -87,6 +87,7 @@ def test_the_served_refit_ends_at_the_newest_visit_and_its_backtest_at_the_test(
         v["cutoff"] for v in back["window"]["train"].values()
     )
     assert features["refit"]["refit"]["train"] == list(served["window"]["train"].values())
+
     # rounds: the measured model's best iteration scaled by the training requests
     def requests(w):  # LightGBM's query groups: the requests and their newcomer copies
         return w["requests"] + w["newcomer_copies"]

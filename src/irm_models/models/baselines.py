@@ -41,7 +41,7 @@ BASELINES: tuple[str, ...] = (
     "context_additive",
 )
 POP_PRIOR = 20.0
-ADDITIVE_PRIOR = 5.0  # evaluate.additive_prior's default
+ADDITIVE_PRIOR = 50.0  # evaluate.additive_prior's default
 
 
 def _col(pairs: pd.DataFrame, name: str) -> np.ndarray:

@@ -60,7 +60,7 @@ def test_lifts_per_dimension_multiply_the_favourite_by_hand():
     weekend = (9.25 / 14) / 0.65
     # newcomer: crm = pop; companion share pop * lift, weekend lift 1 -> pop * population lift
     expected = [1.95 / 9 * weekend, 6.925 / 9 * weekend, 0.5 * 0.6, 0.25 * 1.8]
-    got = baseline_probability("context_additive", pairs, ("companion",), additive_prior=5.0)
+    got = baseline_probability("context_additive", pairs, (), additive_prior=5.0)
     np.testing.assert_allclose(got, expected, rtol=1e-9)
     # the flat favourite hands latte; the customer's own companion lift turns it to tea
     crm = baseline_probability("crm_favourite", pairs, ())
@@ -89,3 +89,9 @@ def test_it_is_a_baseline_scored_like_every_other():
         )
     with pytest.raises(Exception, match="additive_prior"):
         EvalSettings(additive_prior=0)
+    # evaluate.additive_context keeps some dimensions only (those the features have)
+    only = EvalSettings.from_config({"additive_prior": 5, "additive_context": ["companion", "x"]})
+    np.testing.assert_allclose(
+        baseline_scores("context_additive", pairs, only),
+        context_additive(pairs, ["companion"], 5.0),
+    )
