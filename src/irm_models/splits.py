@@ -227,7 +227,8 @@ def refit_plan(
     # length (the windows do not overlap), and the first cutoff is > 0
     at = _placer(visits)
     train = [
-        Window(f"{kind}_train_{i}", at(c), at(c + split.horizon)) for i, c in enumerate(cutoffs, 1)
+        Window(f"{kind}_train_{i}", at(c), at(round(c + split.horizon, 9)))
+        for i, c in enumerate(cutoffs, 1)
     ]
     steps = _refreshed(f"{kind}_calib", at(calib[0]), at(calib[1]), split.refresh_days)
     return train, steps
