@@ -307,6 +307,13 @@ def test_a_refresh_step_without_visits_is_skipped(tiny_cafe_root, tmp_path, irm)
     assert report["test"]["history_refreshes"] == 1
     assert report["test"]["cutoff"] < report["windows"]["test_2"]["cutoff"]  # the split's start
     assert report["test"]["requests"] == report["windows"]["test_2"]["requests"]
+    # model.refit=false: the time split's tables only, as before the refit existed
+    assert "refit" not in report and not any("refit_" in name for name in report["windows"])
+    written = {p.name for p in (tmp_path / "data" / "features").iterdir()}
+    assert written == {f"{n}.parquet" for n in ("train", "valid", "test")} | {
+        "valid_orders.parquet",
+        "test_orders.parquet",
+    }
 
 
 def test_a_split_without_visits_names_the_window(tiny_cafe_root, tmp_path, irm):
