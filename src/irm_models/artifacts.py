@@ -10,16 +10,14 @@ renamed into place): a failure leaves the previous good file or folder untouched
   and tune (the oracle);
 - interim visits, customers (consenting only), items, and ``withdrawn`` (salted hashes of the
   customers who withdrew consent, never their ids or rows): ingest -> features, score, export;
-- pair tables ``train``, ``valid``, ``test`` and ``valid_orders``, ``test_orders``: features ->
-  train, register (test), tune;
+- pair tables (:data:`PAIR_TABLES`): features -> train, register (test), tune;
 - reports ``<stage>.json`` (generate, ingest, features, metrics, register, score, tune): each
   stage -> people and DVC; ``features.json`` -> train and register (the data windows);
 - plot data ``plots/<name>.csv``: train -> DVC plots;
 - score partitions ``date=YYYY-MM-DD/part-*.parquet``: score -> nightly consumers, report;
 - the marketer's page ``reports/marketing/date=*/index.html``, ``data/audiences/date=*/*.csv``;
 - access exports ``data/exports/<customer>/customer.{json,html}``: export -> the customer;
-- the MLflow store (``mlflow.db``, ``mlartifacts/``): train, register, score, tune; the Optuna
-  study (``optuna.db``): tune;
+- the MLflow store (``mlflow.db``, ``mlartifacts/``) and the Optuna study (``optuna.db``);
 - the suppression list ``data/suppression.txt`` (salted hashes of forgotten customers, salt in
   ``data/suppression.salt``): forget -> generate, ingest, score; and every output holding
   customers' rows (:meth:`Artifacts.customer_outputs`): what forget erases them from.
@@ -48,7 +46,9 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "valid", "test")  # labelled pair tables; training windows stacked in order
 ORDERED = ("valid_orders", "test_orders")  # every ordered line of a window (request_id, item)
-PAIR_TABLES = (*SPLITS, *ORDERED)
+# model.refit: the training and calibration pairs of the served refit and of its backtest
+REFIT_TABLES = ("backtest_train", "backtest_calib", "refit_train", "refit_calib")
+PAIR_TABLES = (*SPLITS, *ORDERED, *REFIT_TABLES)
 INTERIM_TABLES = ("visits", "customers", "items", "withdrawn")
 REPORTS = ("generate", "ingest", "features", "metrics", "register", "score", "tune", "forget")
 PLOTS = ("calibration", "hit_by_context")

@@ -27,7 +27,14 @@ from irm_models.metrics import (
     summarize,
 )
 from irm_models.models import MODEL
-from irm_models.models.baselines import BASELINES, baseline_probability, oracle_probability
+from irm_models.models.baselines import (
+    ADDITIVE_PRIOR,
+    BASELINES,
+    additive_dimensions,
+    baseline_probability,
+    context_additive,
+    oracle_probability,
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,14 @@ class EvalSettings:
     bootstrap: int = 1000
     by_context: tuple[str, ...] = (C.COMPANION, C.INTENT, C.DAYPART)
     baseline_context: tuple[str, ...] = (C.COMPANION, C.INTENT)
+    additive_prior: float = ADDITIVE_PRIOR  # context_additive's shrinkage (pseudo-visits)
+    additive_context: tuple[str, ...] | None = None  # its dimensions; None: every recorded one
 
     def __post_init__(self) -> None:
+        if not self.additive_prior > 0:
+            raise ConfigError(
+                f"evaluate.additive_prior must be > 0 pseudo-visits (got {self.additive_prior})"
+            )
         if not 0 < self.handover_precision <= 1:
             raise ConfigError("evaluate.handover_precision must be in (0, 1]")
         if self.ece_bins < 1 or self.bootstrap < 1:
@@ -49,8 +62,8 @@ class EvalSettings:
     @classmethod
     def from_config(cls, evaluate: Mapping[str, Any]) -> EvalSettings:
         values = dict(evaluate)
-        for key in ("by_context", "baseline_context"):
-            if key in values:
+        for key in ("by_context", "baseline_context", "additive_context"):
+            if values.get(key) is not None:
                 values[key] = tuple(str(c) for c in values[key])
         return typed(cls, values, "evaluate")
 
@@ -86,10 +99,17 @@ def _clean(value: Any) -> Any:
 
 def baseline_scores(name: str, pairs: pd.DataFrame, settings: EvalSettings) -> np.ndarray:
     """Baseline ``name``'s probability per pair, in the context of ``evaluate.baseline_context``
-    without the columns the data never records (every value unknown)."""
+    without the columns the data never records (every value unknown); ``context_additive`` over
+    the dimensions of ``evaluate.additive_context`` the features have (``None``: every one),
+    shrunk with ``evaluate.additive_prior``."""
     context = tuple(
         c for c in settings.baseline_context if c not in pairs or recorded(pairs[c]).any()
     )
+    if name == "context_additive":
+        found = additive_dimensions(pairs)  # the dimensions the data records
+        wanted = settings.additive_context
+        dims = found if wanted is None else [d for d in found if d in wanted]
+        return context_additive(pairs, dims, settings.additive_prior)
     return baseline_probability(name, pairs, context)
 
 
@@ -121,16 +141,21 @@ class Comparison:
     requests: dict[str, pd.DataFrame]  # per-request test rows per model (for plots)
 
 
-@dataclass(frozen=True)
+@dataclass
 class MetricsReport:
     """``reports/metrics.json``: the comparison, the data windows and the candidate recall."""
 
     window: dict[str, Any]
     comparison: Comparison
     candidate_recall: float | None
+    # model.refit: the served refit (windows, rounds) and its procedure's backtest on the test
+    # window (:func:`irm_models.refit.backtest_report`)
+    served: dict[str, Any] | None = None
+    refit_backtest: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         c = self.comparison
+        refit = {"served": self.served, "refit_backtest": self.refit_backtest}
         return _clean(
             {
                 "window": self.window,
@@ -142,6 +167,7 @@ class MetricsReport:
                 "candidate_recall": self.candidate_recall,
                 "handover_thresholds": c.thresholds,
                 "by_context": c.by_context,
+                **{k: v for k, v in refit.items() if v is not None},
             }
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -108,12 +108,7 @@ class SplitSettings:
 def windows(split: SplitSettings, visits: pd.DataFrame) -> list[Window]:
     """The training windows, then ``valid`` and ``test``, placed on the data's time span."""
     horizon, refresh = split.horizon, split.refresh_days
-    start, stop = visits[C.TS].min(), visits[C.TS].max()
-    span = stop - start
-
-    def at(fraction: float) -> pd.Timestamp:
-        return stop if fraction >= 1 else start + span * fraction
-
+    at = _placer(visits)
     out = [
         Window(f"train_{i}", at(c), at(c + horizon))
         for i, c in enumerate(sorted(split.train_cutoffs), 1)
@@ -121,6 +116,17 @@ def windows(split: SplitSettings, visits: pd.DataFrame) -> list[Window]:
     for name, (lo, hi) in (("valid", split.valid), ("test", split.test)):
         out += _refreshed(name, at(lo), at(hi), refresh)
     return out
+
+
+def _placer(visits: pd.DataFrame) -> Callable[[float], pd.Timestamp]:
+    """The time at a fraction of the visits' span (0 = first visit, 1 = last visit)."""
+    start, stop = visits[C.TS].min(), visits[C.TS].max()
+    span = stop - start
+
+    def at(fraction: float) -> pd.Timestamp:
+        return stop if fraction >= 1 - 1e-9 else start + span * fraction
+
+    return at
 
 
 def _refreshed(
@@ -155,7 +161,7 @@ def window_sizes(plan: list[Window], visits: pd.DataFrame) -> list[WindowSize]:
     )
     spans: dict[str, tuple[pd.Timestamp, pd.Timestamp]] = {}
     for window in plan:
-        name = window.name if window.split == "train" else window.split
+        name = window.name if window.split.endswith("train") else window.split
         cutoff, end = spans.get(name, (window.cutoff, window.end))
         spans[name] = (min(cutoff, window.cutoff), max(end, window.end))
     out = []
@@ -194,3 +200,35 @@ def check_sizes(split: SplitSettings, sizes: list[WindowSize], visits: pd.DataFr
         "fraction of that span (conf/split/): bring a longer history or more customers, or lower "
         "split.min_requests / split.min_customers"
     )
+
+
+# The refit (`model.refit`): the production model is fitted again with the same settings on the
+# training windows slid forward; its quality is estimated by the same refit one step back.
+REFIT = "refit"  # slid to end at the newest visit: the model that is served
+BACKTEST = "backtest"  # slid to end at the test window's start: scored on the test window
+
+
+def refit_plan(
+    split: SplitSettings, visits: pd.DataFrame, kind: str
+) -> tuple[list[Window], list[Window]]:
+    """The training and calibration windows of a refit: the training windows slid forward so the
+    last one ends at the newest visit (``refit``) or at the test window's start (``backtest``),
+    and a calibration window as long as ``split.valid``, the newest one the refit does not train
+    on (ending where its first training window starts), in history-refresh steps as validation.
+    Window names carry ``kind`` (``refit_train_1``, ``backtest_calib_1``...)."""
+    if kind not in (REFIT, BACKTEST):
+        raise ValueError(f"refit kind must be {REFIT!r} or {BACKTEST!r} (got {kind!r})")
+    end = 1.0 if kind == REFIT else split.test[0]
+    shift = end - (max(split.train_cutoffs) + split.horizon)
+    # rounded: a slid fraction lands exactly where the same fraction of the time split does
+    cutoffs = sorted(round(c + shift, 9) for c in split.train_cutoffs)
+    calib = (round(cutoffs[0] - (split.valid[1] - split.valid[0]), 9), cutoffs[0])
+    # it always fits: the shift is at least test start - valid start >= the validation window's
+    # length (the windows do not overlap), and the first cutoff is > 0
+    at = _placer(visits)
+    train = [
+        Window(f"{kind}_train_{i}", at(c), at(round(c + split.horizon, 9)))
+        for i, c in enumerate(cutoffs, 1)
+    ]
+    steps = _refreshed(f"{kind}_calib", at(calib[0]), at(calib[1]), split.refresh_days)
+    return train, steps

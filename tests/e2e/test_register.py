@@ -142,12 +142,16 @@ def test_the_first_version_becomes_champion_by_beating_the_best_baseline(story):
     assert out.startswith("registered irm-preference version 1; champion -> version 1: hit@1")
     assert "no champion yet" in out and "95% CI" in out
     # the lift over the best baseline is measured on evidence: its CI is above zero, and it is
-    # the very CI training reported (same requests, customers, resamples and seed)
+    # the very CI training reported (same requests, customers, resamples and seed) for what the
+    # gate judges: the served model is a refit that has seen the test window, so the gate scores
+    # its procedure's backtest (ending at the test window's start), never the refit itself
     lift = first["lifts"]["best_baseline"]
     assert lift["ci95"][0] > 0 and first["test_customers"] >= 30
-    trained = story["first_metrics"]
+    trained = story["first_metrics"]["refit_backtest"]
+    assert first["challenger"] == pytest.approx(trained["models"]["lightgbm"]["hit@1"])
     assert lift["value"] == pytest.approx(trained["lift_hit@1"]["value"])
     assert lift["ci95"] == pytest.approx(trained["lift_hit@1"]["ci95"])
+    assert "gate scored its procedure's backtest" in out
 
     v1 = story["versions"]["1"]
     assert v1.run_id == first["run_id"] and v1.current_stage in (None, "None")
@@ -159,6 +163,7 @@ def test_the_first_version_becomes_champion_by_beating_the_best_baseline(story):
     assert window["test"] == {k: features["test"][k] for k in ("cutoff", "end")}
     assert set(window["train"]) == {f"train_{i}" for i in range(1, 5)}
     assert float(v1.tags["test.lightgbm.hit_at_1"]) == pytest.approx(first["challenger"], 1e-5)
+    assert v1.tags["served"].startswith("refit")
 
 
 @pytest.mark.slow

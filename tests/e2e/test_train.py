@@ -13,7 +13,14 @@ from irm_models import columns as C
 from irm_models.metrics import METRICS, bootstrap_lift, per_request
 
 SMALL_WORLD = ("generate.customers=300", "generate.days=120")
-MODELS = {"lightgbm", "popularity", "context_popularity", "crm_favourite", "context_favourite"}
+MODELS = {
+    "lightgbm",
+    "popularity",
+    "context_popularity",
+    "crm_favourite",
+    "context_favourite",
+    "context_additive",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +48,8 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
         "candidate_recall",
         "handover_thresholds",
         "by_context",
+        "served",  # model.refit (the default): the refit and its procedure's backtest
+        "refit_backtest",
     }
     assert set(m["window"]) == {"train", "valid", "test"}
     assert m["window"]["test"]["history_refreshes"] >= 1
@@ -65,6 +74,44 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
     assert {"companion", "intent", "daypart"} <= set(m["by_context"])
     alone = m["by_context"]["companion"]["alone"]
     assert set(alone) == set(m["models"]) and set(alone["lightgbm"]) == set(METRICS)
+
+
+def test_the_served_refit_ends_at_the_newest_visit_and_its_backtest_at_the_test(tiny_cafe_root):
+    m = _metrics(tiny_cafe_root)
+    features = json.loads((tiny_cafe_root / "reports" / "features.json").read_text())
+    served, back = m["served"], m["refit_backtest"]
+    ends = lambda w: [v["end"] for v in w["train"].values()]  # noqa: E731
+    assert max(ends(served["window"])) == m["window"]["test"]["end"]  # the newest visit
+    assert max(ends(back["window"])) == m["window"]["test"]["cutoff"]  # the test window's start
+    assert back["window"]["calibration"]["end"] == min(
+        v["cutoff"] for v in back["window"]["train"].values()
+    )
+    assert features["refit"]["refit"]["train"] == list(served["window"]["train"].values())
+
+    # rounds: the measured model's best iteration scaled by the training requests
+    def requests(w):  # LightGBM's query groups: the requests and their newcomer copies
+        return w["requests"] + w["newcomer_copies"]
+
+    train_requests = sum(requests(w) for w in m["window"]["train"].values())
+    refit_requests = sum(
+        requests(features["windows"][f"refit_{k}"]) for k in served["window"]["train"]
+    )
+    assert served["num_boost_round"] >= 1 and back["num_boost_round"] >= 1
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tiny_cafe_root / 'mlflow.db'}")
+    run = mlflow.search_runs(experiment_names=["irm-models"], filter_string="tags.stage = 'train'")
+    best = run.iloc[0]["metrics.best_iteration"]
+    assert served["num_boost_round"] == max(1, round(best * refit_requests / train_requests))
+    assert run.iloc[0]["tags.served"] == "refit"
+    # the backtest is measured like every model, beside them, on the same test requests
+    assert set(back["models"]) == {"lightgbm"} and set(back["models"]["lightgbm"]) == set(METRICS)
+    assert set(back["lift_hit@1_by_model"]) == set(m["models"])
+    assert back["lift_hit@1"] == back["lift_hit@1_by_model"][m["best_baseline"]]
+    for name, lift in back["lift_hit@1_by_model"].items():
+        expected = back["models"]["lightgbm"]["hit@1"] - m["models"][name]["hit@1"]
+        assert lift["value"] == pytest.approx(expected)
+        assert lift["ci95"][0] <= lift["value"] <= lift["ci95"][1]
 
 
 def test_the_mlflow_run_holds_params_metrics_artifacts_and_model(tiny_cafe_root):
@@ -250,18 +297,28 @@ def _gap(tiny_cafe_root: Path, root: Path, step: str) -> None:
 
 def test_a_refresh_step_without_visits_is_skipped(tiny_cafe_root, tmp_path, irm):
     _gap(tiny_cafe_root, tmp_path, "test_1")  # e.g. a week the café was closed
-    result = irm("features", f"paths.root={tmp_path}", "generate.customers=120")
+    # the time split's refresh steps (with model.refit, the closed week would also empty the tiny
+    # café's 6-day refit training window (.8, .9], refused as too thin like any training window)
+    at = (f"paths.root={tmp_path}", "model.refit=false")
+    result = irm("features", *at, "generate.customers=120")
     assert result.code == 0, result.err
     report = json.loads((tmp_path / "reports" / "features.json").read_text())
     assert "test_1" not in report["windows"] and "test_2" in report["windows"]
     assert report["test"]["history_refreshes"] == 1
     assert report["test"]["cutoff"] < report["windows"]["test_2"]["cutoff"]  # the split's start
     assert report["test"]["requests"] == report["windows"]["test_2"]["requests"]
+    # model.refit=false: the time split's tables only, as before the refit existed
+    assert "refit" not in report and not any("refit_" in name for name in report["windows"])
+    written = {p.name for p in (tmp_path / "data" / "features").iterdir()}
+    assert written == {f"{n}.parquet" for n in ("train", "valid", "test")} | {
+        "valid_orders.parquet",
+        "test_orders.parquet",
+    }
 
 
 def test_a_split_without_visits_names_the_window(tiny_cafe_root, tmp_path, irm):
     _gap(tiny_cafe_root, tmp_path, "valid_1")
-    common = ("features", f"paths.root={tmp_path}", "split.refresh_days=null")
+    common = ("features", f"paths.root={tmp_path}", "split.refresh_days=null", "model.refit=false")
     result = irm(*common)  # refused up front, as too thin, before any work
     assert result.code == 2 and "too little data: 1 window is too thin (valid (" in result.err
     assert "0 requests from 0 customers" in result.err

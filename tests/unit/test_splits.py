@@ -102,3 +102,31 @@ def test_thin_windows_are_refused_naming_the_data_and_the_need():
     few = _split(min_requests=25, min_customers=1)
     with pytest.raises(InputError, match=r"1 window is too thin \(valid \(.*\): 20 requests"):
         check_sizes(few, window_sizes(windows(few, BASKETS), BASKETS), BASKETS)
+
+
+def test_the_refit_slides_the_training_windows_to_the_end_and_the_backtest_to_the_test():
+    from irm_models.splits import BACKTEST, REFIT, refit_plan
+
+    split = _split(refresh_days=None)  # cutoffs .3, .5 + .2; valid .7-.8; test .8-1
+    plan = {w.name: w for w in windows(split, VISITS)}
+    at = {f: VISITS[C.TS].min() + (VISITS[C.TS].max() - VISITS[C.TS].min()) * f for f in (0.3,)}
+    train, calib = refit_plan(split, VISITS, REFIT)  # slid by .3: (.6, .8], (.8, 1]
+    assert [w.name for w in train] == ["refit_train_1", "refit_train_2"]
+    assert train[-1].end == VISITS[C.TS].max()  # training targets up to the newest visit
+    assert train[0].end == train[1].cutoff and len(train[1].target(VISITS)) == 20  # days 80..99
+    # calibration: as long as validation, the newest window the refit does not train on
+    assert [w.name for w in calib] == ["refit_calib_1"] and calib[0].end == train[0].cutoff
+    assert calib[0].end - calib[0].cutoff == plan["valid_1"].end - plan["valid_1"].cutoff
+    back, back_calib = refit_plan(split, VISITS, BACKTEST)  # slid by .1: (.4, .6], (.6, .8]
+    assert back[-1].end == plan["test_1"].cutoff  # ends where the test window starts
+    assert back[0].cutoff - plan["train_1"].cutoff == plan["test_1"].cutoff - plan["valid_1"].cutoff
+    assert back_calib[0].cutoff == at[0.3] and back_calib[0].end == back[0].cutoff
+    for w in (*back, *back_calib):  # the backtest never sees a test visit
+        assert w.target(VISITS)[C.TS].max() <= plan["test_1"].cutoff
+    stepped = refit_plan(_split(refresh_days=7), VISITS, REFIT)[1]  # calibrated as validation
+    assert [w.name for w in stepped] == ["refit_calib_1", "refit_calib_2"]  # 9.9 days: 7 + 2.9
+    # slid fractions land exactly on the time split's own (.4 + .1 is not .5 in floating point)
+    three = _split(train_cutoffs=[0.3, 0.4, 0.5], horizon=0.1, valid=[0.6, 0.7], test=[0.7, 1.0])
+    slid = refit_plan(three, VISITS, BACKTEST)[0]
+    time_split = {w.cutoff for w in windows(three, VISITS)}
+    assert slid[-1].end in time_split and {w.cutoff for w in slid} <= time_split

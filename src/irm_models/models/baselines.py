@@ -11,7 +11,13 @@ model sees. Ranking by these probabilities gives the textbook rules:
   new customers going to the most popular one;
 * ``context_favourite``: the customer's share in the request's context with one pseudo-visit of
   the ``crm_favourite`` probability: the favourite in context, backing off to the customer's
-  favourite and then to the population.
+  favourite and then to the population;
+* ``context_additive``: the ``crm_favourite`` probability times the customer's own lift in each
+  recorded context dimension *separately* (companion, intent, daypart, weekend, every
+  ``data.context`` column; log-additive: the log lifts add up), each lift shrunk towards the
+  population's lift in that dimension with ``evaluate.additive_prior`` pseudo-visits, so a thin
+  slice of the customer's history backs off to what everyone does in that context
+  (:func:`context_additive`).
 
 And ``oracle``: the generator's true probabilities (synthetic data only).
 """
@@ -32,8 +38,10 @@ BASELINES: tuple[str, ...] = (
     "context_popularity",
     "crm_favourite",
     "context_favourite",
+    "context_additive",
 )
 POP_PRIOR = 20.0
+ADDITIVE_PRIOR = 50.0  # evaluate.additive_prior's default
 
 
 def _col(pairs: pd.DataFrame, name: str) -> np.ndarray:
@@ -45,9 +53,17 @@ def _col(pairs: pd.DataFrame, name: str) -> np.ndarray:
     return pairs[name].to_numpy(dtype=float)
 
 
-def baseline_probability(name: str, pairs: pd.DataFrame, context: Sequence[str]) -> np.ndarray:
+def baseline_probability(
+    name: str,
+    pairs: pd.DataFrame,
+    context: Sequence[str],
+    additive_prior: float = ADDITIVE_PRIOR,
+) -> np.ndarray:
     """P(item in basket) of baseline ``name`` for every pair. With no ``context`` (the data
-    records none of it) the context baselines are their flat versions."""
+    records none of it) the context baselines are their flat versions; ``context_additive`` uses
+    every single context dimension of the features instead (:func:`additive_dimensions`)."""
+    if name == "context_additive":
+        return context_additive(pairs, additive_dimensions(pairs), additive_prior)
     ctx = slice_name(context)
     pop = _col(pairs, "pop_share")
     if name == "popularity" or (name == "context_popularity" and not context):
@@ -64,6 +80,48 @@ def baseline_probability(name: str, pairs: pd.DataFrame, context: Sequence[str])
         cnt = np.nan_to_num(_col(pairs, f"cust_cnt_{ctx}"))
         return (cnt + crm) / (n + 1.0)
     raise ConfigError(f"unknown baseline {name!r}; known: {list(BASELINES)}")
+
+
+def additive_dimensions(pairs: pd.DataFrame) -> list[str]:
+    """The single context dimensions the pair table has customer slices of (``cust_n_<dim>``,
+    joint slices left out): every recorded context column, numeric ones as their bins."""
+    head = "cust_n_"
+    return [c[len(head) :] for c in pairs.columns if c.startswith(head) and "_x_" not in c]
+
+
+def context_additive(pairs: pd.DataFrame, dims: Sequence[str], prior: float) -> np.ndarray:
+    """The customer's favourite adjusted by their own lift in each context dimension separately.
+
+    With ``crm`` the ``crm_favourite`` probability, for every dimension ``d`` whose level the
+    request records:
+
+    * the population's lift ``L_d = pop_d / pop``, ``pop_d`` the population's share of the item
+      in the request's level (shrunk to the overall share ``pop`` with ``POP_PRIOR``
+      pseudo-visits, as ``context_popularity``);
+    * the customer's share in that level, ``s_d = (cnt_d + prior * crm * L_d) / (n_d + prior)``
+      (``n_d`` their visits in the level, ``cnt_d`` those holding the item): their own share
+      where they have many visits there, ``crm * L_d`` (the population's lift) where few;
+    * their lift ``s_d / crm``.
+
+    P = ``crm * prod_d s_d / crm`` (log-additive: ``log P = log crm + sum_d log lift_d``), clipped
+    to [0, 1]; a dimension the request does not record (NaN) adds nothing.
+    """
+    pop = _col(pairs, "pop_share")
+    crm = (_col(pairs, "cust_cnt") + pop) / (_col(pairs, "cust_visits") + 1.0)
+    log_p = np.zeros(len(pairs))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for dim in dims:
+            n = _col(pairs, f"cust_n_{dim}")
+            cnt = np.nan_to_num(_col(pairs, f"cust_cnt_{dim}"))
+            pop_n = np.nan_to_num(_col(pairs, f"pop_n_{dim}"))
+            pop_d = np.nan_to_num(_col(pairs, f"pop_share_{dim}"))
+            pop_lift = np.where(
+                pop > 0, (pop_d * pop_n + POP_PRIOR * pop) / (pop_n + POP_PRIOR) / pop, 1.0
+            )
+            share = (cnt + prior * crm * pop_lift) / (np.nan_to_num(n) + prior)
+            lift = np.where((crm > 0) & (share > 0), share / crm, 1.0)
+            log_p += np.where(np.isnan(n), 0.0, np.log(lift))
+    return np.clip(crm * np.exp(log_p), 0.0, 1.0)
 
 
 def oracle_probability(pairs: pd.DataFrame, oracle: pd.DataFrame) -> np.ndarray | None:

@@ -47,6 +47,7 @@ __all__ = [  # the calibration and schema names are re-exported: importers use t
     "cross_fitted_log_loss",
     "importance",
     "ranks",
+    "refit_ranker",
     "request_groups",
     "softmax_share",
     "train_ranker",
@@ -67,6 +68,7 @@ class RankerSettings:
     calibration: str = "isotonic"
     normalise: str = "auto"
     params: Mapping[str, Any] = field(default_factory=dict)
+    refit: bool = False  # serve a refit on the newest windows (:func:`refit_ranker`)
 
     def __post_init__(self) -> None:
         if self.normalise not in NORMALISE:
@@ -265,8 +267,33 @@ def train_ranker(
         ],
     )
     best = booster.best_iteration or booster.current_iteration()
+    return _calibrated(booster, data.schema, best, valid, settings)
+
+
+def refit_ranker(
+    train: TrainingSet, calib: pd.DataFrame, settings: RankerSettings, seed: int, rounds: int
+) -> Ranker:
+    """The same model fitted again on other windows, without early stopping: ``rounds`` boosting
+    rounds (the evaluated model's best iteration scaled by the data size), calibrated on the
+    ``calib`` pairs (the newest window it did not train on) as :func:`train_ranker` calibrates on
+    validation."""
+    import lightgbm as lgb
+
+    grouped = settings.objective != "binary"
+    params = _params(settings, seed, grouped)
+    d_train, _ = _datasets(train, None, grouped)
+    booster = lgb.train(params, d_train, num_boost_round=max(int(rounds), 1))
+    return _calibrated(booster, train.schema, booster.current_iteration(), calib, settings)
+
+
+def _calibrated(
+    booster: Any, schema: FeatureSchema, best: int, valid: pd.DataFrame, settings: RankerSettings
+) -> Ranker:
+    """The ranker of a fitted booster, calibrated on ``valid``'s pairs (``model.calibration``,
+    on the base ``model.normalise`` says)."""
+    grouped = settings.objective != "binary"
     softmax = settings.normalise == "softmax" or (settings.normalise == "auto" and grouped)
-    ranker = Ranker(booster, data.schema, settings.objective, Calibrator(), best, softmax)
+    ranker = Ranker(booster, schema, settings.objective, Calibrator(), best, softmax)
     if settings.calibration == "isotonic":
         margin, label = ranker.margin(valid), valid[C.LABEL].to_numpy()
         choose = settings.normalise == "auto" and grouped
@@ -297,9 +324,9 @@ def _params(settings: RankerSettings, seed: int, grouped: bool) -> dict[str, Any
     return params
 
 
-def _datasets(data: TrainingSet, valid: pd.DataFrame, grouped: bool) -> tuple[Any, Any]:
+def _datasets(data: TrainingSet, valid: pd.DataFrame | None, grouped: bool) -> tuple[Any, Any]:
     """The training and validation ``lightgbm.Dataset`` (grouped by request for the grouped
-    objectives)."""
+    objectives; no validation set without ``valid``)."""
     import lightgbm as lgb
 
     schema = data.schema
@@ -315,6 +342,8 @@ def _datasets(data: TrainingSet, valid: pd.DataFrame, grouped: bool) -> tuple[An
         categorical_feature=categorical,
         free_raw_data=True,
     )
+    if valid is None:
+        return d_train, None
     d_valid = lgb.Dataset(
         schema.matrix(valid),
         valid[C.LABEL].to_numpy(),

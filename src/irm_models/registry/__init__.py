@@ -17,7 +17,7 @@ import ...``).
 """
 
 from irm_models.models import MODEL
-from irm_models.registry.evidence import Lift, Scored
+from irm_models.registry.evidence import Lift, Scored, evaluated_models
 from irm_models.registry.gate import (
     ACCEPTED,
     DEFAULT_NAME,
@@ -49,6 +49,7 @@ from irm_models.registry.store import (
     TAG_FORGOTTEN,
     TRAIN_STAGE,
     candidate,
+    evaluated_ranker,
     git_commit,
     latest_train_run,
     load_ranker,
@@ -90,6 +91,8 @@ __all__ = [
     "Scored",
     "candidate",
     "decide",
+    "evaluated_models",
+    "evaluated_ranker",
     "git_commit",
     "latest_train_run",
     "load_ranker",

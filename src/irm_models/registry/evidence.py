@@ -14,6 +14,7 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.metrics import paired_bootstrap, per_request, summarize
+from irm_models.models import MODEL
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,14 @@ class Scored:
             seed,
         )
         return Lift.of(found)
+
+
+def evaluated_models(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A training run's ``metrics.json`` models as the gate judges them: with a served refit
+    (``refit_backtest``), the model's metrics are its procedure's backtest on the test window (the
+    refit itself has seen that window), every other model's as measured."""
+    models = dict(report.get("models") or {})
+    backtest = report.get("refit_backtest")
+    if backtest:
+        models[MODEL] = backtest["models"][MODEL]
+    return models

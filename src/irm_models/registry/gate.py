@@ -23,7 +23,7 @@ from irm_models.config import typed
 from irm_models.errors import ConfigError
 from irm_models.metrics import LOWER_IS_BETTER, METRICS
 from irm_models.models import MODEL
-from irm_models.registry.evidence import Lift
+from irm_models.registry.evidence import Lift, evaluated_models
 
 DEFAULT_NAME = "irm-preference"
 
@@ -275,7 +275,7 @@ def version_tags(
         **{f"{TAG_LIFT}.{k}": _lift_tag(v) for k, v in gate.lifts.items()},
     }
     for model in (MODEL, best):
-        for key, value in (report["models"].get(model) or {}).items():
+        for key, value in (evaluated_models(report).get(model) or {}).items():
             if value is not None:
                 tags[metric_key(model, key)] = f"{value:.6g}"
     return tags
@@ -350,7 +350,7 @@ class RegisterReport:
         tags: Mapping[str, str],
     ) -> RegisterReport:
         """The report of registering ``candidate`` as ``name`` version ``version``."""
-        models = candidate.report["models"]
+        models = evaluated_models(candidate.report)  # the backtest's, for a served refit
         best = candidate.report["best_baseline"]
         return cls(
             name=name,

@@ -34,6 +34,7 @@ from irm_models.registry.gate import (
 )
 
 TRAIN_STAGE = "train"
+BACKTEST = "backtest"  # a refit run's artifact: the backtest ranker the gate scores
 # A version tag: "true" when the version was trained on customers since erased (`irm forget`);
 # `irm score` warns while it serves such a version, and the gate does not defend it.
 TAG_FORGOTTEN = "trained_on_forgotten"
@@ -200,6 +201,37 @@ def load_ranker(uri: str) -> Any:
     return mlflow.pyfunc.load_model(uri).unwrap_python_model().ranker
 
 
+def load_backtest(client: Any, run_id: str) -> Any | None:
+    """The backtest ranker a training run with ``model.refit`` logged beside its served refit
+    (artifact ``backtest/``), or ``None`` when the run served the model it measured."""
+    from irm_models.models.ranker import Ranker
+
+    if not client.list_artifacts(run_id, BACKTEST):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return Ranker.load(Path(client.download_artifacts(run_id, BACKTEST, tmp)))
+
+
+def evaluated_ranker(client: Any, run_id: str, model_uri: str) -> Any:
+    """What the gate scores for a training run: the backtest of its refit procedure when it
+    served a refit (the refit itself has seen the test window), else its model."""
+    backtest = load_backtest(client, run_id)
+    return backtest if backtest is not None else load_ranker(model_uri)
+
+
+def trained_past(ranker: Any, cutoff: str | None) -> str:
+    """Why ``ranker``'s training windows reach past ``cutoff`` (the current test window's start),
+    or '' when they do not (or are unknown): such a model has seen test requests."""
+    windows = ((ranker.meta.get("windows") or {}).get("train") or {}).values()
+    ends = [pd.Timestamp(w["end"]) for w in windows if isinstance(w, Mapping) and w.get("end")]
+    if cutoff is None or not ends or max(ends) <= pd.Timestamp(cutoff):
+        return ""
+    return (
+        f"it was trained on visits up to {max(ends)}, after the current test window's start "
+        f"{cutoff} (its numbers there would not be a test)"
+    )
+
+
 def register_version(
     client: Any, mlflow: Any, name: str, found: Candidate, tags: Mapping[str, str]
 ) -> tuple[str, bool]:
@@ -224,6 +256,7 @@ def register_version(
 
 
 def score_champion(
+    client: Any,
     test: pd.DataFrame,
     missed: Mapping[Any, int],
     name: str,
@@ -234,11 +267,18 @@ def score_champion(
     bins: int,
     n_boot: int,
     seed: int,
+    test_start: str | None = None,
 ) -> Champion:
     """Version ``version`` of ``name`` re-scored on the current test window, and the
     challenger's lift over it on the same requests (inside :func:`store`).
 
+    What is scored is the version's training run's backtest when that run served a refit (the
+    same procedure as the challenger's, one step back; :func:`evaluated_ranker`), else the
+    version's model; either is refused (``value=None`` with the ``problem``) when it was trained
+    on visits after the current test window's start (:func:`trained_past`).
+
     Args:
+        client: an ``MlflowClient`` (inside :func:`store`).
         test: the current test pair table.
         missed: its ordered items missing from the candidates, per request
             (:func:`irm_models.features.missed_orders`).
@@ -248,13 +288,18 @@ def score_champion(
         customers: the customer of each request (in the rows' order).
         metric: the gate metric; ``bins``: ``evaluate.ece_bins``; ``n_boot``, ``seed``: the
             bootstrap's resamples and seed.
+        test_start: the current test window's cutoff (``features.json``), ``None``: unknown.
 
     Returns:
         The champion with its value and the lift, or with ``value=None`` and the ``problem``
         when it cannot score the table (its features differ) or its metric is undefined there;
         not raised.
     """
-    ranker = load_ranker(f"models:/{name}/{version}")
+    run_id = client.get_model_version(name, version).run_id
+    ranker = evaluated_ranker(client, run_id, f"models:/{name}/{version}")
+    problem = trained_past(ranker, test_start)
+    if problem:
+        return Champion(version, None, problem)
     try:
         scored = Scored.of_ranker(ranker, test, missed)
     except InputError as exc:

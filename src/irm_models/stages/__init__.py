@@ -92,7 +92,8 @@ STAGES: dict[str, Stage] = {
             "features",
             "build the pair tables of every time window into data/features/",
             "irm_models.stages.features",
-            ("seed", *DATA_SPEC, "features", "split", "paths"),
+            # model.refit: the pair tables of the refit and its backtest are built too
+            ("seed", *DATA_SPEC, "features", "split", "model.refit", "paths"),
         ),
         Stage(
             "train",

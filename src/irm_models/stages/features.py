@@ -3,12 +3,16 @@
 Reads the interim tables and writes, all or nothing, the labelled pair tables ``train``, ``valid``
 and ``test`` (training windows stacked in order), the ordered lines of ``valid`` and ``test``
 (``request_id`` + ``item``, candidates or not) and ``reports/features.json`` (windows, sizes,
-candidate recall).
+candidate recall). With ``model.refit`` (the default) also the training and calibration pairs of
+the refit that is served (``refit_train``, ``refit_calib``: training windows slid forward to end
+at the newest visit) and of its backtest (``backtest_train``, ``backtest_calib``: slid to end at
+the test window's start), by the same builder (:func:`irm_models.splits.refit_plan`).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +27,19 @@ from irm_models.errors import InputError
 from irm_models.features import FeatureSpec, candidate_recall
 from irm_models.features.labelled import window_pairs
 from irm_models.reporting import progress, summary_table
-from irm_models.splits import SplitSettings, Window, check_sizes, window_sizes, windows
+from irm_models.splits import (
+    BACKTEST,
+    REFIT,
+    SplitSettings,
+    Window,
+    check_sizes,
+    refit_plan,
+    window_sizes,
+    windows,
+)
+
+# pair tables of training windows (with newcomer copies; no ordered lines written)
+TRAINING = ("train", f"{BACKTEST}_train", f"{REFIT}_train")
 
 
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
@@ -34,7 +50,16 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     interim = artifacts.read_interim()
     visits = interim.visits
     plan = windows(split, visits)
+    refit: dict[str, dict[str, Any]] = {}  # report entry per refit kind
+    if bool(cfg.model.refit):
+        for kind in (BACKTEST, REFIT):
+            train, calib = refit_plan(split, visits, kind)
+            plan += [*train, *calib]
+            refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
     check_sizes(split, window_sizes(plan, visits), visits)
+    # a refit's training window identical to an earlier one (same cutoff and end) is built once
+    uses = Counter((w.cutoff, w.end) for w in plan if w.split in TRAINING)
+    kept: dict[tuple[pd.Timestamp, pd.Timestamp], Any] = {}
     built: dict[str, dict[str, Any]] = {}  # report entry per window
     summaries: dict[str, dict[str, Any]] = {}  # report entry per evaluated split
     columns = 0
@@ -46,13 +71,22 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             planned, parts, lines, steps = [], [], [], []
             for index, window in group_:
                 planned.append(window)
-                share = split.newcomer_share if name == "train" else 0.0
-                pairs = window_pairs(
-                    visits, window, spec, interim.items, share, seed + index, interim.customers
-                )
+                share = split.newcomer_share if name in TRAINING else 0.0
+                key = (window.cutoff, window.end)
+                if name in TRAINING and key in kept:
+                    pairs = kept[key]
+                else:
+                    pairs = window_pairs(
+                        visits, window, spec, interim.items, share, seed + index, interim.customers
+                    )
+                if name in TRAINING:
+                    uses[key] -= 1
+                    kept.pop(key, None)
+                    if uses[key] > 0:
+                        kept[key] = pairs
                 bar.advance(task)
                 if pairs is None:
-                    if name == "train":
+                    if name in TRAINING:
                         raise _no_visits(window.name, window.cutoff, window.end)
                     continue  # a history-refresh step without visits (a week the shop closed)
                 parts.append(pairs[0])
@@ -64,7 +98,13 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             frame = pd.concat(parts, ignore_index=True)
             del parts
             out.write(name, frame)
-            if name == "train":
+            if name.endswith("_calib"):
+                kind = name.split("_")[0]
+                refit[kind]["calibration"] = {
+                    **Window(name, planned[0].cutoff, planned[-1].end).as_dict(),
+                    "requests": sum(w["requests"] for w in steps),
+                }
+            if name in TRAINING or name.endswith("_calib"):
                 continue
             ordered = pd.concat(lines, ignore_index=True)
             out.write(f"{name}_orders", ordered)
@@ -83,6 +123,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         "test": summaries["test"],
         "candidate_recall": summaries["test"]["candidate_recall"],
         "features": columns,
+        **({"refit": refit} if refit else {}),
     }
     artifacts.write_report("features", report)
 

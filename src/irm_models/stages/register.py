@@ -9,6 +9,11 @@ the gate lets it (or ``register.force=true``), logs a ``register`` MLflow run an
 ``reports/register.json``. A champion tagged ``trained_on_forgotten`` (`irm forget`) is not
 defended: the best baseline alone decides. A rejected challenger is an outcome,
 not an error: the stage says so and exits 0.
+
+A training run that served a refit (``model.refit``) has seen the test window, so the gate scores
+its *backtest* instead (the same refit procedure ending at the test window's start, logged beside
+it): procedures are compared on the same window. So for a champion from such a run; a champion
+model trained on visits after the current test window's start is not defended.
 """
 
 from __future__ import annotations
@@ -40,11 +45,17 @@ def _holder_gate(holder: Any, settings: R.RegisterSettings) -> R.Gate:
 
 
 def _challenger_and_baseline(
-    found: R.Candidate, test: pd.DataFrame, missed: Mapping[Any, int], evaluate: EvalSettings
+    client: Any,
+    found: R.Candidate,
+    test: pd.DataFrame,
+    missed: Mapping[Any, int],
+    evaluate: EvalSettings,
 ) -> tuple[R.Scored, R.Scored]:
-    """The training run's model and its best baseline scored on the current test window, each
-    with its validation hand-over threshold."""
-    challenger = R.Scored.of_ranker(R.load_ranker(found.model_uri), test, missed)
+    """The training run's model (the backtest of its refit procedure when it served a refit) and
+    its best baseline scored on the current test window, each with its validation hand-over
+    threshold."""
+    ranker = R.evaluated_ranker(client, found.run_id, found.model_uri)
+    challenger = R.Scored.of_ranker(ranker, test, missed)
     best = found.report["best_baseline"]
     prob = baseline_scores(best, test, evaluate)
     rows = per_request(test[C.REQUEST_ID], test[C.LABEL], prob, prob, missed)
@@ -101,7 +112,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             customers = request_customers(test["test"])
             with console.status("measuring the challenger's lift on the test window"):
                 challenger, baseline = _challenger_and_baseline(
-                    found, test["test"], missed, evaluate
+                    client, found, test["test"], missed, evaluate
                 )
                 base_lift = challenger.lift_over(baseline, customers, metric, bins, n_boot, seed)
             if current is not None and current.tags.get(R.TAG_FORGOTTEN) == "true":
@@ -116,6 +127,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                     f"re-scoring {name} version {current.version} ({settings.alias})"
                 ):
                     champion = R.score_champion(
+                        client,
                         test["test"],
                         missed,
                         name,
@@ -126,6 +138,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                         bins,
                         n_boot,
                         seed,
+                        (features_report.get("test") or {}).get("cutoff"),
                     )
             best = found.report["best_baseline"]
             gate = R.decide(
@@ -138,10 +151,15 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             )
 
     # the champion keeps the tags (and the decision) it was promoted with
+    refit = bool(found.report.get("refit_backtest"))
     tags = (
         {}
         if already
-        else R.version_tags(found.report, R.git_commit(), found.config_sha256, metric, gate)
+        else {
+            **R.version_tags(found.report, R.git_commit(), found.config_sha256, metric, gate),
+            # what is served, and what the gate and the test.lightgbm.* tags measured
+            "served": "refit (gate and test.lightgbm.*: its backtest)" if refit else "evaluated",
+        }
     )
 
     run_tags = {"registered_model": name, "train_run_id": found.run_id}
@@ -178,4 +196,9 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         )
     else:
         console.print(R.summary_line(name, version, new, gate, settings.alias, after))
+        if refit:
+            console.print(
+                "the version serves a refit on the newest data; the gate scored its procedure's "
+                "backtest (trained up to the test window's start), not the refit"
+            )
     return report.to_dict()

@@ -286,3 +286,20 @@ def test_the_gate_imports_no_mlflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_served_refit_is_judged_by_its_backtest_in_tags_and_report():
+    """A run that served a refit: the refit has seen the test window, so its tags and register.json
+    carry its procedure's backtest (0.57 here), never the time-split model's 0.55."""
+    backtest = {"models": {"lightgbm": {"hit@1": 0.57, "mrr": 0.6}}, "lift_hit@1": {}}
+    report = {**REPORT, "refit_backtest": backtest}
+    gate = G.Gate(G.ACCEPTED, "fine", {"best_baseline": CLEAR})
+    tags = G.version_tags(report, "abc123", "f" * 64, "hit@1", gate)
+    assert tags["test.lightgbm.hit_at_1"] == "0.57" and tags["test.lightgbm.mrr"] == "0.6"
+    assert tags["test.context_favourite.hit_at_1"] == "0.52"
+    found = G.Candidate("run1", "models:/m-1", report, "f" * 64, None)
+    registered = G.RegisterReport.of(
+        "irm-preference", "3", found, gate, G.RegisterSettings(), None, "3", True, {}
+    )
+    assert registered.challenger == 0.57 and registered.baseline_value == 0.52
+    assert REPORT["models"]["lightgbm"]["hit@1"] == 0.55  # the run's report is not changed

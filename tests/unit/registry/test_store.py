@@ -54,9 +54,22 @@ def test_a_ranker_is_scored_as_training_does():
 CUSTOMERS = np.array(["a", "b", "c"])
 
 
-def _champion(metric="hit@1"):
+class _Client:
+    """The MLflow client calls score_champion makes: the version's run, its artifacts (none: the
+    run served the model it measured)."""
+
+    def get_model_version(self, name, version):
+        return type("Version", (), {"run_id": f"run-of-{name}-{version}"})()
+
+    def list_artifacts(self, run_id, path):
+        return []
+
+
+def _champion(metric="hit@1", test_start=None):
     challenger = Scored.of_ranker(_FixedRanker([0.9, 0.1, 0.2, 0.8, 0.6, 0.4]), _pairs(), {})
-    return S.score_champion(_pairs(), {}, NAME, "2", challenger, CUSTOMERS, metric, 10, 100, 0)
+    return S.score_champion(
+        _Client(), _pairs(), {}, NAME, "2", challenger, CUSTOMERS, metric, 10, 100, 0, test_start
+    )
 
 
 def test_a_champion_that_cannot_score_the_pairs_is_reported_not_raised(monkeypatch):
@@ -85,6 +98,23 @@ def test_a_champion_with_an_undefined_metric_is_reported(monkeypatch):
     monkeypatch.setattr(S, "load_ranker", lambda uri: ranker)
     champion = _champion("handover_precision")
     assert champion == Champion("2", None, "its handover_precision is undefined on this window")
+
+
+def test_a_refit_champion_is_judged_by_its_backtest_never_by_a_model_that_saw_the_test(
+    monkeypatch,
+):
+    served = _FixedRanker([0.9, 0.1, 0.2, 0.8, 0.6, 0.4])  # the refit: right on every request
+    backtest = _FixedRanker([0.9, 0.1, 0.8, 0.2, 0.6, 0.4])  # its backtest: 2 of 3
+    backtest.meta["windows"] = {"train": {"train_1": {"cutoff": "2025-01-01", "end": "2025-02-01"}}}
+    monkeypatch.setattr(S, "load_ranker", lambda uri: served)
+    runs: list[str] = []
+    monkeypatch.setattr(S, "load_backtest", lambda client, run: runs.append(run) or backtest)
+    champion = _champion(test_start="2025-02-01 00:00:00")
+    assert runs == ["run-of-irm-preference-2"]
+    assert champion.value == pytest.approx(2 / 3)  # the backtest's, not the refit's 1.0
+    # a backtest trained past the current test window's start has seen test requests: refused
+    champion = _champion(test_start="2025-01-15 00:00:00")
+    assert champion.value is None and "after the current test window's start" in champion.problem
 
 
 def test_a_local_store_is_missing_until_its_file_exists(tmp_path):
