@@ -3,11 +3,14 @@ own) and writing a result file to bench/results/."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,18 @@ def irm(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
         )
     result = json.loads(lines[-1][6:])
     return {"seconds": round(result["seconds"], 2), "peak_rss_mb": round(result["peak_rss_mb"])}
+
+
+@contextlib.contextmanager
+def ingested_cafe(customers: int, prefix: str) -> Iterator[tuple[Path, tuple[str, ...]]]:
+    """A café of ``customers`` generated and ingested (each stage timed in its own process) in a
+    temporary root: yields the root and the overrides that point a stage at it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        root = Path(tmp)
+        common = (f"generate.customers={customers}", f"paths.root={root}")
+        irm("generate", *common)
+        irm("ingest", *common)
+        yield root, common
 
 
 def write_result(folder: Path, name: str, benchmark: str, body: dict[str, Any]) -> Path:

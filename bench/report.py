@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, irm, write_result
+from common import RESULTS, ingested_cafe, irm, write_result
 
 
 def page_size(root: Path) -> dict:
@@ -76,11 +76,7 @@ def main() -> None:
         runs.append(run)
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cafe}/mlflow.db"}
         for n in args.customers:
-            with tempfile.TemporaryDirectory(prefix="irm-bench-report-") as other:
-                root = Path(other)
-                common = (f"generate.customers={n}", f"paths.root={root}")
-                irm("generate", *common)
-                irm("ingest", *common)
+            with ingested_cafe(n, "irm-bench-report-") as (root, common):
                 # train's reports (the headline) come from the default café's model
                 (root / "reports").mkdir(parents=True, exist_ok=True)
                 for name in ("metrics.json", "register.json"):

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, irm, write_result
+from common import RESULTS, ingested_cafe, irm, write_result
 
 RAW_CUSTOMERS = 2000  # customers whose grid pairs are predicted raw
 
@@ -73,11 +73,7 @@ def main() -> None:
         trained = irm("run", f"paths.root={model_root}")
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{model_root}/mlflow.db"}
         for n in args.customers:
-            with tempfile.TemporaryDirectory(prefix="irm-bench-") as tmp:
-                root = Path(tmp)
-                common = (f"generate.customers={n}", f"paths.root={root}")
-                irm("generate", *common)
-                irm("ingest", *common)
+            with ingested_cafe(n, "irm-bench-") as (root, common):
                 # every customer of the café is active: n x 36 requests
                 scored = irm("score", *common, "score.active_days=100000", env=env)
                 report = json.loads((root / "reports/score.json").read_text())
