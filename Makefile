@@ -21,11 +21,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/irm run $(ARGS)
 
+# One pytest-xdist worker per core, each test file on one worker (module fixtures are built once);
+# PYTEST_ARGS="-n 0" runs in one process.
+XDIST ?= -n auto --dist loadfile --durations=25
+
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP) chromium
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 # The browser tests need a Chromium: Playwright's own or the system's, else `playwright install
 # chromium`, else (Debian, root) `apt-get install chromium`; otherwise one line says how to get one.

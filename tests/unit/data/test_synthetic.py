@@ -49,13 +49,19 @@ def test_output_does_not_depend_on_how_many_blocks():
 
 
 def test_csv_format_is_ingested_too(tmp_path, irm):
-    result = irm("run", *SMALL, "generate.format=csv", f"paths.root={tmp_path}")
-    assert result.code == 0, result.err
+    for stage in ("generate", "ingest"):
+        result = irm(stage, *SMALL, "generate.format=csv", f"paths.root={tmp_path}")
+        assert result.code == 0, result.err
     assert (tmp_path / "data/raw/cafe/visits.csv").is_file()
     report = json.loads((tmp_path / "reports/ingest.json").read_text())
     parquet_run = tmp_path / "pq"
-    assert irm("run", *SMALL, f"paths.root={parquet_run}").code == 0
+    for stage in ("generate", "ingest"):
+        assert irm(stage, *SMALL, f"paths.root={parquet_run}").code == 0
+    assert not (parquet_run / "data/raw/cafe/visits.csv").exists()
     assert report["rows"] == json.loads((parquet_run / "reports/ingest.json").read_text())["rows"]
+    csv_visits = pd.read_parquet(tmp_path / "data/interim/visits.parquet")
+    parquet_visits = pd.read_parquet(parquet_run / "data/interim/visits.parquet")
+    pd.testing.assert_frame_equal(csv_visits, parquet_visits, check_dtype=False)
 
 
 def test_menu_has_attributes_and_respects_size():
