@@ -46,7 +46,8 @@ MAX_TRIES = 9  # a run may finish before its kill moment: try again, up to this 
 LEFTOVER = re.compile(r"^\..+\.(tmp|old)-")  # a temporary sibling of an output (io.atomic_*)
 # left out of the comparison: timings, run ids, when it ran
 VOLATILE = {"seconds", "seconds_by_step", "trials_per_minute", "mlflow_run_id", "as_of"}
-FAST_MODEL = ("model.early_stopping_rounds=5", "model.params.num_threads=1")
+# the refit (model.refit) fits twice more between the same writes: kills would only land there more
+FAST_MODEL = ("model.early_stopping_rounds=5", "model.params.num_threads=1", "model.refit=false")
 # 2 of the 36 contexts of the grid, no reasons: the stage's own work is then a small part
 SMALL_SCORE = (
     "score.reasons=none",
@@ -140,6 +141,13 @@ CASES = [
         SMALL_SCORE,
         (*SMALL_SCORE, "score.k=2"),
         (f"data/scores/date={SCORE_DATE}", "reports/score.json"),
+        "swapped",
+    ),
+    Case(
+        "report",  # two folders, each swapped in whole: the audiences, then the page
+        (),
+        ("report.sample=5", "report.min_group=20"),
+        (f"data/audiences/date={SCORE_DATE}", f"reports/marketing/date={SCORE_DATE}"),
         "swapped",
     ),
     Case(
