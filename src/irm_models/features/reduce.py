@@ -205,7 +205,8 @@ class _Totals:
             cells = np.arange(grid.n)
             kernel = np.exp(-0.5 * ((cells[:, None] - cells[None, :]) / grid.bandwidth_cells) ** 2)
             visits = np.maximum(kernel @ self.near_visits[col], 1e-12)
-            near[col] = Kernel(grid.low, grid.step, (kernel @ self.near_lines[col]) / visits[:, None])
+            share = (kernel @ self.near_lines[col]) / visits[:, None]
+            near[col] = Kernel(grid.low, grid.step, share)
         counts = self.item_visits
         return Population(
             spec=spec,
