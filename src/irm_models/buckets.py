@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from irm_models import columns as C
 
 BUCKETS = 64  # 100 k customers: about 1,600 a bucket
 BUCKET = "bucket"  # the hive partition column
+PART_ROWS = 250_000  # rows read at a time when every bucket is read in turn
 
 
 def bucket_of(ids: pd.Series | Sequence[str] | np.ndarray, n: int = BUCKETS) -> np.ndarray:
@@ -94,10 +96,23 @@ class VisitBuckets:
         names = [n for n in dataset.schema.names if n != BUCKET] if columns is None else columns
         return dataset.to_table(columns=list(names), filter=where).to_pandas()
 
-    def parts(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
-        """Each bucket's visits in turn: one bucket in memory at a time."""
+    def parts(
+        self, columns: Sequence[str] | None = None, rows: int = PART_ROWS
+    ) -> Iterator[pd.DataFrame]:
+        """The visits, a run of whole buckets at a time: as many as hold about ``rows`` rows
+        (one bucket at least), so a small history is read in one go and a large one never is."""
+        group: list[int] = []
+        count = 0
         for b in self.buckets():
-            yield self.read([b], columns)
+            group.append(b)
+            count += pq.ParquetFile(
+                self.folder / f"{BUCKET}={b}" / "part-0.parquet"
+            ).metadata.num_rows
+            if count >= rows:
+                yield self.read(group, columns)
+                group, count = [], 0
+        if group:
+            yield self.read(group, columns)
 
     def _empty(self, columns: Sequence[str] | None) -> pd.DataFrame:
         first = next(iter(self.folder.glob(f"{BUCKET}=*/part-0.parquet")), None)

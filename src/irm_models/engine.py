@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import irm_models
 from irm_models import columns as C
 from irm_models.buckets import VisitBuckets, bucket_of
 from irm_models.engine_settings import DaskSettings
@@ -274,12 +276,19 @@ def _client(settings: DaskSettings):
         with client:
             yield client
         return
-    cluster = LocalCluster(
-        n_workers=settings.workers,
-        threads_per_worker=settings.threads_per_worker,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    with cluster, Client(cluster) as client:
-        yield client
+    # Loading a logged model puts its copy of this package (MLflow's code_paths) first on
+    # sys.path; worker processes start with the parent's path and would import that old copy.
+    ours = str(Path(irm_models.__file__).resolve().parent.parent)
+    sys.path.insert(0, ours)
+    try:
+        cluster = LocalCluster(
+            n_workers=settings.workers,
+            threads_per_worker=settings.threads_per_worker,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        with cluster, Client(cluster) as client:
+            yield client
+    finally:
+        sys.path.remove(ours)
