@@ -2,7 +2,7 @@
 
 `irm ingest` writes ``visits_buckets/bucket=<b>/part-0.parquet`` (hive layout) beside
 ``visits.parquet``; a customer's visits are all in bucket ``bucket_of(id)``. Scoring reads only the
-buckets of the customers it scores (a pyarrow dataset filter on ``bucket``, then on the ids), and
+buckets of the customers it scores (their buckets' files, then a pyarrow dataset filter on the ids), and
 builds the population by a reduction over buckets (:mod:`irm_models.features.reduce`), so the
 history never has to fit in memory at once. Stages that need the whole history (features, train)
 keep reading ``visits.parquet``.
@@ -84,17 +84,18 @@ class VisitBuckets:
     def read_customers(
         self, customers: Sequence[str], columns: Sequence[str] | None = None
     ) -> pd.DataFrame:
-        """The visits of ``customers``: only their buckets are opened (a dataset filter on the
-        hive partition column), then only their rows kept."""
+        """The visits of ``customers``: only their buckets' files are opened, and only their
+        rows kept (a pyarrow dataset filter on the id, applied as the files are read)."""
         ids = pd.unique(np.asarray(customers, dtype=object).astype(str))
-        buckets = np.unique(bucket_of(ids, self.n)).tolist()
-        present = set(self.buckets())
-        if not present.intersection(buckets):
+        present = sorted(set(np.unique(bucket_of(ids, self.n)).tolist()) & set(self.buckets()))
+        if not present:
             return self._empty(columns)
-        dataset = ds.dataset(str(self.folder), format="parquet", partitioning="hive")
-        where = ds.field(BUCKET).isin(buckets) & ds.field(C.CUSTOMER_ID).isin(ids)
-        names = [n for n in dataset.schema.names if n != BUCKET] if columns is None else columns
-        return dataset.to_table(columns=list(names), filter=where).to_pandas()
+        files = [str(self.folder / f"{BUCKET}={b}" / "part-0.parquet") for b in present]
+        table = ds.dataset(files, format="parquet").to_table(
+            columns=None if columns is None else list(columns),
+            filter=ds.field(C.CUSTOMER_ID).isin(ids),
+        )
+        return table.to_pandas()
 
     def parts(
         self, columns: Sequence[str] | None = None, rows: int = PART_ROWS
