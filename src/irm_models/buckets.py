@@ -1,9 +1,9 @@
 """The interim visits as a Parquet dataset partitioned by a hash bucket of customer id.
 
 `irm ingest` writes ``visits_buckets/bucket=<b>/part-0.parquet`` (hive layout) beside
-``visits.parquet``; a customer's visits are all in bucket ``bucket_of(id)``. Scoring reads only the
-buckets of the customers it scores (their buckets' files, then a pyarrow dataset filter on the ids), and
-builds the population by a reduction over buckets (:mod:`irm_models.features.reduce`), so the
+``visits.parquet``; a customer's visits are all in bucket ``bucket_of(id)``. Scoring reads only
+the buckets of the customers it scores (their files, then a pyarrow dataset filter on the ids),
+and builds the population by a reduction over buckets (:mod:`irm_models.features.reduce`), so the
 history never has to fit in memory at once. Stages that need the whole history (features, train)
 keep reading ``visits.parquet``.
 
