@@ -22,7 +22,11 @@ t = time.perf_counter()
 code = main(sys.argv[1:])
 seconds = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-print("BENCH " + json.dumps({"code": code, "seconds": seconds, "peak_rss_mb": peak}))
+# the largest of the child processes that ended (Dask's LocalCluster workers)
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print("BENCH " + json.dumps(
+    {"code": code, "seconds": seconds, "peak_rss_mb": peak, "peak_rss_children_mb": workers}
+))
 """
 RESULTS = Path(__file__).parent / "results"
 
@@ -39,7 +43,11 @@ def irm(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
             f"irm {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
         )
     result = json.loads(lines[-1][6:])
-    return {"seconds": round(result["seconds"], 2), "peak_rss_mb": round(result["peak_rss_mb"])}
+    return {
+        "seconds": round(result["seconds"], 2),
+        "peak_rss_mb": round(result["peak_rss_mb"]),
+        "peak_rss_children_mb": round(result.get("peak_rss_children_mb", 0)),
+    }
 
 
 @contextlib.contextmanager
