@@ -37,7 +37,7 @@ import irm_models
 from irm_models import columns as C
 from irm_models.buckets import VisitBuckets, bucket_of
 from irm_models.engine_settings import DaskSettings
-from irm_models.errors import ConfigError, IrmError
+from irm_models.errors import ConfigError, InputError, IrmError
 from irm_models.features import FeatureSpec, Population, history_until
 from irm_models.outputs import ScoreWriter
 from irm_models.scoring import Model, context_grid, customer_chunks, recorded_grid, score_chunk
@@ -110,7 +110,7 @@ def scan_history(
     if date is None:
         last = max((p[C.TS].max() for p in buckets.parts([C.TS]) if len(p)), default=None)
         if last is None:
-            raise ConfigError(f"{buckets.folder}: no visits")
+            raise InputError(f"{buckets.folder}: no visits; run `irm ingest` again")
         day = (pd.Timestamp(last) + pd.Timedelta(days=1)).normalize()
     else:
         day = pd.Timestamp(date).normalize()
@@ -127,12 +127,12 @@ def scan_history(
         if len(part):
             kept |= set(recorded_grid({d: grid[d] for d in dims}, part)[0])
     kept.add(C.DAYPART)
-    both = [np.empty(0, dtype=object)]
+    none = [np.empty(0, dtype=object)]
     return HistoryScan(
         date=day,
         rows=rows,
-        customers=np.sort(np.unique(np.concatenate(both + seen).astype(object))),
-        active=np.sort(np.unique(np.concatenate(both + active).astype(object))),
+        customers=np.sort(np.unique(np.concatenate(none + seen).astype(object))),
+        active=np.sort(np.unique(np.concatenate(none + active).astype(object))),
         grid={d: v for d, v in grid.items() if d in kept},
         unrecorded=[d for d in grid if d not in kept],
     )
@@ -181,8 +181,8 @@ def score_partition(part: Partition, job: Job, model: Model, population: Populat
             scored.append(
                 score_chunk(hist, chunk, model, population, job.spec, job.items, job.k, seconds)
             )
-        except IrmError as exc:
-            raise type(exc)(f"model {model.name} version {model.version}: {exc}") from None
+        except InputError as exc:
+            raise InputError(f"model {model.name} version {model.version}: {exc}") from None
     out = pd.concat(scored, ignore_index=True)
     ScoreWriter(job.folder).write_part(part.index, out)
     return Done(
