@@ -144,7 +144,9 @@ def test_a_worker_killed_midway_is_retried_or_fails_cleanly(tiny_cafe_root, out,
     deadline = time.monotonic() + 90
     while killed is None and job.poll() is None and time.monotonic() < deadline:
         temporary = list((tmp_path / "scores").glob(".date=*/part-*.parquet"))
-        workers = [p for p in psutil.Process(job.pid).children() if "python" in p.name()]
+        workers = [  # the LocalCluster's worker processes (not multiprocessing's tracker)
+            p for p in psutil.Process(job.pid).children() if "spawn_main" in " ".join(p.cmdline())
+        ]
         if temporary and len(workers) >= 2:  # partitions are being written
             killed = workers[0].pid
             os.kill(killed, signal.SIGKILL)
