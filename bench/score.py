@@ -11,8 +11,9 @@ Also: the 1 M customers projection (fixed cost + measured per-customer cost, fit
 two largest runs; with the default sizes 100 k is 10 % of a million), and the Dask engine's wall
 time on a LocalCluster of 1 worker vs 2 workers on a ``--scaling`` café (the scaling ratio t1/t2),
 from which ``million.seconds_by_workers`` projects a cluster of N workers (each doubling keeping
-the measured speed-up; a naive bound, not a measurement). Peak RSS of the Dask workers is
-``peak_rss_worker_mb`` (the largest child process), of the `irm score` process ``peak_rss_mb``.
+the measured speed-up; a naive bound, not a measurement). ``peak_rss_mb`` is the `irm score`
+process's own peak (VmHWM), ``peak_rss_tree_mb`` the peak of its process tree's summed RSS (with
+Dask: the driver and its workers).
 
 Run: `.venv/bin/python bench/score.py [--customers 10000 100000] [--engine local|dask]
 [--workers 2] [--scaling 10000] [--name score]`; writes bench/results/<name>.json.
@@ -132,12 +133,19 @@ def main() -> None:
         metavar="CUSTOMERS",
         help="also time the Dask engine on 1 and 2 workers on a café this size (0: skip)",
     )
+    parser.add_argument(
+        "--model-root",
+        type=Path,
+        help="a root where `irm run` registered the champion already (no training; its store "
+        "gets the score runs' MLflow records)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="score", help="result file name (bench/results/NAME)")
     args = parser.parse_args()
     runs = []
-    with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as model_root:
-        trained = irm("run", f"paths.root={model_root}")
+    with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as tmp:
+        model_root = args.model_root or tmp
+        trained = None if args.model_root else irm("run", f"paths.root={model_root}")
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{model_root}/mlflow.db"}
         for n in args.customers:
             with ingested_cafe(n, "irm-bench-") as (root, common):
@@ -157,7 +165,7 @@ def main() -> None:
                 "requests_per_s": round(per_s),
                 "seconds_by_step": report["seconds_by_step"],
                 "peak_rss_mb": scored["peak_rss_mb"],
-                "peak_rss_worker_mb": scored["peak_rss_children_mb"],
+                "peak_rss_tree_mb": scored["peak_rss_tree_mb"],
                 "raw_predict": raw,
                 "ratio_to_raw_predict": round(per_s / raw["requests_per_s"], 3),
             }
