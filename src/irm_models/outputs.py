@@ -25,17 +25,12 @@ class CustomerRows:
 
 
 class ScoreWriter:
-    """Writes the part files of one scoring date into its temporary folder: numbered in order
-    (:meth:`write`) or by partition (:meth:`write_part`, what the engines' tasks call, each
-    writing its own file whole: a killed task leaves no part file, only a hidden leftover)."""
+    """Writes the part files of one scoring date into its temporary folder, one per partition
+    (what the engines' tasks call), each whole: a killed task leaves no part file, only a hidden
+    leftover."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.parts = 0
-
-    def write(self, frame: pd.DataFrame) -> None:
-        frame.to_parquet(self.folder / f"part-{self.parts:05d}.parquet", index=False)
-        self.parts += 1
 
     def write_part(self, partition: int, frame: pd.DataFrame) -> Path:
         path = self.folder / f"part-{partition:05d}.parquet"
