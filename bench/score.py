@@ -7,7 +7,16 @@ process, so its peak RSS is its own) with that champion. Recorded: requests/s, s
 LightGBM's raw ``Booster.predict`` is timed on the identical pair table (the first chunks of the
 same grid), and the whole scoring path's throughput is reported as a ratio of it.
 
-Run: `.venv/bin/python bench/score.py [--customers 10000 100000]`; writes bench/results/score.json.
+Also: the 1 M customers projection (fixed cost + measured per-customer cost, fitted through the
+two largest runs; with the default sizes 100 k is 10 % of a million), and the Dask engine's wall
+time on a LocalCluster of 1 worker vs 2 workers on a ``--scaling`` café (the scaling ratio t1/t2),
+from which ``million.seconds_by_workers`` projects a cluster of N workers (each doubling keeping
+the measured speed-up; a naive bound, not a measurement). ``peak_rss_mb`` is the `irm score`
+process's own peak (VmHWM), ``peak_rss_tree_mb`` the peak of its process tree's summed RSS (with
+Dask: the driver and its workers).
+
+Run: `.venv/bin/python bench/score.py [--customers 10000 100000] [--engine local|dask]
+[--workers 2] [--scaling 10000] [--name score]`; writes bench/results/<name>.json.
 """
 
 from __future__ import annotations
@@ -63,36 +72,122 @@ def raw_predict(root: Path, env: dict) -> dict:
     }
 
 
+def score_run(root: Path, common: tuple[str, ...], env: dict, engine: str, workers: int) -> dict:
+    """`irm score` of every customer's grid in a child process: its report and resources."""
+    dask = ("score.engine=dask", f"score.dask.workers={workers}") if engine == "dask" else ()
+    scored = irm("score", *common, "score.active_days=100000", *dask, env=env)
+    report = json.loads((root / "reports/score.json").read_text())
+    return {"scored": scored, "report": report}
+
+
+def projection(runs: list[dict]) -> dict:
+    """1 M customers from the measured runs: seconds = fixed + per-customer cost x customers,
+    fitted through the two largest runs (one run: no fixed part). With --customers ... 100000,
+    the largest run is 10 % of a million."""
+    big = sorted(runs, key=lambda r: r["customers"])[-2:]
+    if len(big) == 2 and big[1]["customers"] > big[0]["customers"]:
+        (n0, s0), (n1, s1) = ((r["customers"], r["seconds"]) for r in big)
+        per = (s1 - s0) / (n1 - n0)
+        fixed = s0 - per * n0
+    else:
+        per, fixed = big[-1]["seconds"] / big[-1]["customers"], 0.0
+    return {
+        "from_customers": [r["customers"] for r in big],
+        "engine": big[-1]["engine"],
+        "fixed_seconds": round(fixed, 1),
+        "per_customer_ms": round(per * 1000, 3),
+        "customers": 1_000_000,
+        "seconds": round(fixed + per * 1_000_000),
+        "requests": 36 * 1_000_000,
+    }
+
+
+def scaling(model_env: dict, customers: int) -> dict:
+    """The Dask engine's wall time on a LocalCluster of 1 worker and of 2 workers (1 thread each)
+    on the same café: the scaling ratio t1 / t2 (2.0 = perfect on 2 cores)."""
+    walls = {}
+    with ingested_cafe(customers, "irm-bench-scaling-") as (root, common):
+        for workers in (1, 2):
+            run = score_run(root, common, model_env, "dask", workers)
+            walls[workers] = run["scored"]["seconds"]
+            print(json.dumps({"scaling": workers, **run["scored"]}), flush=True)
+    ratio = walls[1] / walls[2]
+    return {
+        "customers": customers,
+        "seconds_1_worker": walls[1],
+        "seconds_2_workers": walls[2],
+        "ratio": round(ratio, 3),
+        "efficiency_per_doubling": round(ratio / 2, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--engine", choices=("local", "dask"), default="local")
+    parser.add_argument("--workers", type=int, default=2, help="Dask LocalCluster workers")
+    parser.add_argument(
+        "--scaling",
+        type=int,
+        default=10_000,
+        metavar="CUSTOMERS",
+        help="also time the Dask engine on 1 and 2 workers on a café this size (0: skip)",
+    )
+    parser.add_argument(
+        "--model-root",
+        type=Path,
+        help="a root where `irm run` registered the champion already (no training; its store "
+        "gets the score runs' MLflow records)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default="score", help="result file name (bench/results/NAME)")
     args = parser.parse_args()
     runs = []
-    with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as model_root:
-        trained = irm("run", f"paths.root={model_root}")
+    with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as tmp:
+        model_root = args.model_root or tmp
+        trained = None if args.model_root else irm("run", f"paths.root={model_root}")
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{model_root}/mlflow.db"}
         for n in args.customers:
             with ingested_cafe(n, "irm-bench-") as (root, common):
                 # every customer of the café is active: n x 36 requests
-                scored = irm("score", *common, "score.active_days=100000", env=env)
-                report = json.loads((root / "reports/score.json").read_text())
+                done = score_run(root, common, env, args.engine, args.workers)
                 raw = raw_predict(root, env)
+            report, scored = done["report"], done["scored"]
             per_s = report["requests"] / report["seconds"]
             run = {
                 "customers": n,
+                "engine": args.engine,
+                "workers": report.get("workers", 1),
                 "requests": report["requests"],
                 "rows": report["rows"],
                 "seconds": report["seconds"],
+                "wall_seconds": scored["seconds"],
                 "requests_per_s": round(per_s),
                 "seconds_by_step": report["seconds_by_step"],
                 "peak_rss_mb": scored["peak_rss_mb"],
+                "peak_rss_tree_mb": scored["peak_rss_tree_mb"],
                 "raw_predict": raw,
                 "ratio_to_raw_predict": round(per_s / raw["requests_per_s"], 3),
             }
             print(json.dumps(run), flush=True)
             runs.append(run)
-    write_result(args.out, "score", "score", {"model_training": trained, "runs": runs})
+        result = {"model_training": trained, "runs": runs}
+        smallest = min(runs, key=lambda r: r["customers"])
+        largest = max(runs, key=lambda r: r["customers"])
+        if largest["customers"] > smallest["customers"]:
+            result["peak_rss_ratio_largest_to_smallest"] = round(
+                largest["peak_rss_mb"] / smallest["peak_rss_mb"], 3
+            )
+        result["million"] = projection(runs)
+        if args.scaling:
+            result["dask_scaling"] = scaling(env, args.scaling)
+            ratio = result["dask_scaling"]["efficiency_per_doubling"] * 2
+            # naive: every doubling of workers keeps the measured 1 -> 2 workers speed-up
+            result["million"]["seconds_by_workers"] = {
+                str(w): round(result["million"]["seconds"] / ratio ** (w.bit_length() - 1))
+                for w in (1, 2, 4, 8, 16)
+            }
+    write_result(args.out, args.name, "score", result)
 
 
 if __name__ == "__main__":

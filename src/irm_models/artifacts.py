@@ -10,6 +10,7 @@ renamed into place): a failure leaves the previous good file or folder untouched
   and tune (the oracle);
 - interim visits, customers (consenting only), items, and ``withdrawn`` (salted hashes of the
   customers who withdrew consent, never their ids or rows): ingest -> features, score, export;
+  the visits also as ``visits_buckets/bucket=*/`` (:mod:`irm_models.buckets`): ingest -> score;
 - pair tables (:data:`PAIR_TABLES`): features -> train, register (test), tune;
 - reports ``<stage>.json`` (generate, ingest, features, metrics, register, score, tune): each
   stage -> people and DVC; ``features.json`` -> train and register (the data windows);
@@ -26,9 +27,7 @@ renamed into place): a failure leaves the previous good file or folder untouched
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,9 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from irm_models.buckets import VisitBuckets, write_buckets
 from irm_models.consent import Interim, Suppression  # re-exported: the readers return them
 from irm_models.errors import InputError
 from irm_models.io import atomic_dir, atomic_file, recover, recover_all, write_json
+from irm_models.outputs import CustomerRows, ScoreWriter, safe_name  # re-exported
 
 if TYPE_CHECKING:
     from irm_models.config import Paths
@@ -64,16 +65,6 @@ TABLES, JSON_FILE, PER_CUSTOMER, PAGE = "tables", "json", "per_customer", "page"
 PAGE_FILE = "index.html"  # irm report, per scoring date
 
 
-@dataclass(frozen=True)
-class CustomerRows:
-    """An output that holds customers' rows: what it is, where, and how to erase them (``kind``:
-    :data:`TABLES`, :data:`JSON_FILE` or :data:`PER_CUSTOMER`)."""
-
-    what: str
-    path: Path
-    kind: str
-
-
 class FeatureWriter:
     """Writes the pair tables of one `irm features` run into its temporary folder."""
 
@@ -84,18 +75,6 @@ class FeatureWriter:
         if name not in PAIR_TABLES:
             raise ValueError(f"{name!r} is not a declared pair table {PAIR_TABLES}")
         frame.to_parquet(self.folder / f"{name}.parquet", index=False)
-
-
-class ScoreWriter:
-    """Writes the part files of one scoring date into its temporary folder."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.parts = 0
-
-    def write(self, frame: pd.DataFrame) -> None:
-        frame.to_parquet(self.folder / f"part-{self.parts:05d}.parquet", index=False)
-        self.parts += 1
 
 
 @dataclass(frozen=True)
@@ -121,16 +100,31 @@ class Artifacts:
     def interim_file(self, name: str) -> Path:
         return self.paths.interim_dir / f"{_declared(name, INTERIM_TABLES)}.parquet"
 
-    def read_interim(self) -> Interim:
-        """The ingested visits, items and customers. Raises InputError before `irm ingest`."""
-        visits = self.interim_file("visits")
-        if not visits.exists():
-            raise InputError(f"{visits}: not found; run `irm ingest` (or `irm run`) first")
+    def read_interim(self, visits: bool = True) -> Interim:
+        """The ingested visits, items and customers (``visits=False``: all but the visits, which
+        are then read by bucket, :meth:`visit_buckets`). Raises InputError before `irm ingest`."""
+        path = self.interim_file("visits")
+        if not path.exists():
+            raise InputError(f"{path}: not found; run `irm ingest` (or `irm run`) first")
         items, customers = (
             pd.read_parquet(path) if path.exists() else None
             for path in (self.interim_file("items"), self.interim_file("customers"))
         )
-        return Interim(pd.read_parquet(visits), items, customers, self.read_withdrawn())
+        history = pd.read_parquet(path) if visits else None
+        return Interim(history, items, customers, self.read_withdrawn())
+
+    @property
+    def buckets_dir(self) -> Path:
+        return self.paths.interim_dir / "visits_buckets"
+
+    def visit_buckets(self) -> VisitBuckets:
+        """The interim visits by customer bucket. Raises InputError when ingest wrote none."""
+        if not self.buckets_dir.is_dir():
+            raise InputError(
+                f"{self.buckets_dir}: not found (the interim tables predate it); run `irm ingest` "
+                "(or `irm run`) again"
+            )
+        return VisitBuckets(self.buckets_dir)
 
     def read_withdrawn(self) -> Suppression | None:
         """The hashed list of customers who withdrew consent (``None``: nobody did)."""
@@ -161,6 +155,7 @@ class Artifacts:
             for name, frame in (*frames, ("withdrawn", table if hashes else None)):
                 if frame is not None:
                     frame.to_parquet(tmp / self.interim_file(name).name, index=False)
+            write_buckets(visits, tmp / self.buckets_dir.name)
 
     # ------------------------------------------------------------------ pair tables
     def pairs_file(self, name: str) -> Path:
@@ -374,6 +369,7 @@ class Artifacts:
         found = [
             *([CustomerRows("generated café", generated, TABLES)] if generated else []),
             CustomerRows("interim tables", self.paths.interim_dir, TABLES),
+            *(CustomerRows(f"interim {p.name}", p, TABLES) for p in each(self.buckets_dir, "*=*")),
             CustomerRows("pair tables", self.paths.features_dir, TABLES),
             *(CustomerRows(p.name, p, TABLES) for p in each(self.paths.scores_dir, "date=*")),
             CustomerRows("access exports", self.exports_dir, PER_CUSTOMER),
@@ -382,16 +378,6 @@ class Artifacts:
             *(CustomerRows(p.name, p, JSON_FILE) for p in each(self.paths.reports_dir, "*.json")),
         ]
         return [o for o in found if o.path.exists()]
-
-
-def safe_name(customer_id: str) -> str:
-    """A folder name for a customer id: the id when plain (``[A-Za-z0-9._-]``, no leading dot,
-    <= 48 characters), else those characters and a hash of the id; never a path or hidden."""
-    text = str(customer_id)
-    plain = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:48].lstrip(".")
-    if plain == text and text:
-        return text
-    return f"{plain or 'customer'}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def _declared(name: str, names: Sequence[str]) -> str:

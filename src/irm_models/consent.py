@@ -36,7 +36,7 @@ class Interim:
     """The ingested tables (``items`` and ``customers`` are ``None`` when not given), and the
     customers who withdrew consent as salted hashes only (their rows are in no table)."""
 
-    visits: pd.DataFrame
+    visits: pd.DataFrame | None  # None when read without (Artifacts.read_interim)
     items: pd.DataFrame | None
     customers: pd.DataFrame | None
     withdrawn: Suppression | None = None

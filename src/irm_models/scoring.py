@@ -23,6 +23,7 @@ from irm_models import columns as C
 from irm_models.config import TrackingStore, typed
 from irm_models.data.contract import recorded
 from irm_models.data.values import readings
+from irm_models.engine_settings import DaskSettings, check_engine
 from irm_models.errors import ConfigError
 from irm_models.explain import METHODS, Explainer
 from irm_models.features import FeatureSpec, Population, build_features
@@ -56,6 +57,8 @@ class ScoreSettings:
     chunk_customers: int = 500
     reasons: str = "path"
     grid: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    engine: str = "local"  # local | dask (:mod:`irm_models.engine`)
+    dask: DaskSettings = field(default_factory=DaskSettings)
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.chunk_customers < 1 or self.active_days < 1:
@@ -69,6 +72,7 @@ class ScoreSettings:
             raise ConfigError(f"score.grid.{empty[0]} lists no values")
         if self.date is not None:
             check_iso_date(self.date, "score.date")
+        check_engine(self.engine)
 
     @classmethod
     def from_config(cls, score: Mapping[str, Any]) -> ScoreSettings:
@@ -77,6 +81,7 @@ class ScoreSettings:
         for key in ("model", "date", "requests"):
             if values.get(key) is not None:
                 values[key] = str(values[key])
+        values["dask"] = DaskSettings.from_config(values.get("dask"))
         return typed(cls, values, "score")
 
 
@@ -93,8 +98,12 @@ class ScoreReport:
     rows: int
     share_confident: float
     seconds: float
-    seconds_by_step: dict[str, float]
+    seconds_by_step: dict[str, float]  # summed over partitions (on Dask: over workers)
     output: str
+    engine: str = "local"
+    predictor: str = "lightgbm"
+    workers: int = 1
+    requests_per_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -74,7 +74,7 @@ def test_chunks_give_the_same_rows_as_one_pass(irm, tiny_cafe_root, out, tmp_pat
 def test_a_failure_midway_leaves_the_previous_output_and_a_rerun_replaces_it(
     irm, tiny_cafe_root, out, tmp_path, monkeypatch
 ):
-    import irm_models.stages.score as stage
+    import irm_models.engine as stage  # where the engines call the partition function
 
     root = f"paths.root={tiny_cafe_root}"
     assert irm("score", root, *out, "score.chunk_customers=10").code == 0

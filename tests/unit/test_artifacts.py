@@ -86,8 +86,9 @@ def test_score_parts_are_numbered_and_a_rerun_replaces_the_date(artifacts):
     date = pd.Timestamp("2025-05-01")
     for rows in (3, 1):
         with artifacts.writing_scores(date) as out:
-            for _ in range(rows):
-                out.write(pd.DataFrame({"x": [1]}))
+            for partition in range(rows):
+                out.write_part(partition, pd.DataFrame({"x": [1]}))
+            assert not out.leftovers()
     names = sorted(p.name for p in artifacts.scores_partition(date).iterdir())
     assert names == ["part-00000.parquet"]
 

@@ -272,3 +272,28 @@ def test_the_marketers_page_naming_them_is_removed_and_their_audience_rows_dropp
     kept = pd.read_csv(artifacts.audiences_partition(date) / "kids.csv", dtype=str)
     assert kept["customer_id"].tolist() == ["C12"] and kept["item"].tolist() == ["'=x"]
     assert artifacts.scores_dates() == []
+
+
+def test_the_visit_buckets_lose_their_rows_too(tmp_path):
+    """The interim visits by customer bucket (read by `irm score`) are outputs of their own:
+    erasing the interim folder alone would copy them unchanged."""
+    artifacts = _artifacts(tmp_path)
+    visits = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: [f"c{i}" for i in range(20)],
+            C.TS: pd.Timestamp("2025-05-01"),
+            C.ITEM: "latte",
+        }
+    )
+    artifacts.write_interim(visits, None, None)
+    outputs = artifacts.customer_outputs()
+    buckets = [o for o in outputs if o.path.parent == artifacts.buckets_dir]
+    assert len(buckets) == len(artifacts.visit_buckets().buckets()) > 1
+    assert all(o.kind == TABLES for o in buckets)
+    gone = {"c3", "c11"}
+    for output in outputs:
+        erasure.erase(output, gone)
+    left = artifacts.visit_buckets().read(artifacts.visit_buckets().buckets())
+    assert sorted(left[C.CUSTOMER_ID]) == sorted(set(visits[C.CUSTOMER_ID]) - gone)
+    for path in (p for p in artifacts.paths.interim_dir.rglob("*") if p.is_file()):
+        assert not set(pd.read_parquet(path)[C.CUSTOMER_ID]) & gone, path

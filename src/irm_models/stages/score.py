@@ -2,9 +2,11 @@
 
 Loads ``score.model`` (default: the ``champion`` alias), reads the ingested visits up to
 ``score.date``, builds requests (``score.requests`` or the context grid of every consenting active
-customer), scores them chunk by chunk of customers and writes the top ``score.k`` items per request
-to the date's score partition: built in a temporary folder and renamed into place, so a failure
-leaves the previous output for that date untouched and a re-run replaces it. Also writes
+customer), scores them partition by partition of customers (``score.engine``: in this process or
+on a Dask cluster, :mod:`irm_models.engine`; the history is read by customer bucket, never whole)
+and writes the top ``score.k`` items per request to the date's score partition: built in a
+temporary folder and renamed into place, so a failure leaves the previous output for that date
+untouched and a re-run replaces it. Also writes
 ``reports/score.json`` and logs an MLflow run (stage ``score``). Customers erased by `irm forget`
 are never scored (a requests file's rows of theirs are dropped), and a served version tagged
 ``trained_on_forgotten`` is named in a one-line warning.
@@ -12,6 +14,7 @@ are never scored (a requests file's rows of theirs are dropped), and a served ve
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,8 +31,19 @@ from irm_models.config import Paths, TrackingStore, group, path_of, tracking_sto
 from irm_models.data.contract import DataSpec
 from irm_models.data.ingest import normalise_requests
 from irm_models.data.sources import SourceFiles
+from irm_models.engine import (
+    Done,
+    HistoryScan,
+    Job,
+    Partition,
+    plan,
+    run_dask,
+    run_local,
+    scan_history,
+)
 from irm_models.errors import ConfigError, InputError
-from irm_models.features import FeatureSpec, Population, history_until
+from irm_models.features import FeatureSpec, Population, customer_attributes
+from irm_models.features.reduce import population_of_parts
 from irm_models.registry.gate import DEFAULT_NAME
 from irm_models.reporting import progress, summary_table
 from irm_models.scoring import (
@@ -38,14 +52,8 @@ from irm_models.scoring import (
     Model,
     ScoreReport,
     ScoreSettings,
-    active_customers,
     consent_filter,
-    context_grid,
-    customer_chunks,
     load_model,
-    recorded_grid,
-    score_chunk,
-    score_date,
 )
 from irm_models.tracking import stage_run
 
@@ -88,29 +96,23 @@ def warn_if_forgotten(tracking: TrackingStore, model: Model, console: Console) -
         )
 
 
-def grid_requests(
-    settings: ScoreSettings,
-    spec: FeatureSpec,
-    history: pd.DataFrame,
-    date: pd.Timestamp,
-    excluded: set[str],
-    console: Console,
-) -> tuple[pd.DataFrame, str]:
-    """Every consenting active customer in every context of the grid, and a description."""
+def grid_customers(
+    settings: ScoreSettings, spec: FeatureSpec, scan: HistoryScan, excluded: set[str], console
+) -> tuple[np.ndarray, str]:
+    """Every consenting active customer (scored in every context of the grid), and a
+    description."""
     known = {C.DAYPART, C.COMPANION, C.INTENT, *spec.categorical, *spec.numeric}
     unknown = sorted(set(settings.grid) - known)
     if unknown:
         raise ConfigError(f"score.grid: {unknown} are not context columns; known: {sorted(known)}")
-    customers = active_customers(history, date, settings.active_days, excluded)
-    grid, unrecorded = recorded_grid(settings.grid, history)
-    if unrecorded:
+    customers = scan.active[~np.isin(scan.active, list(excluded))] if excluded else scan.active
+    if scan.unrecorded:
         console.print(
-            f"score.grid: {', '.join(unrecorded)} never recorded in the history: left out "
+            f"score.grid: {', '.join(scan.unrecorded)} never recorded in the history: left out "
             "of the grid (its requests would all be the same)"
         )
-    n_combos = int(np.prod([len(v) for v in grid.values()]))
-    source = f"context grid ({len(customers):,} customers x {n_combos} contexts)"
-    return context_grid(customers, grid, date), source
+    n_combos = int(np.prod([len(v) for v in scan.grid.values()]))
+    return customers, f"context grid ({len(customers):,} customers x {n_combos} contexts)"
 
 
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,12 +123,13 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     spec = FeatureSpec.of(data, group(cfg, "features"))
     tracking = tracking_store(cfg)
     steps: dict[str, float] = {}
-    interim = artifacts.read_interim()
-    steps["history"] = time.perf_counter() - started
-    date = score_date(settings.date, interim.visits)
-    history = history_until(interim.visits, date)
-    if history.empty:
+    interim = artifacts.read_interim(visits=False)
+    buckets = artifacts.visit_buckets()
+    scan = scan_history(buckets, settings.date, settings.active_days, settings.grid)
+    date = scan.date
+    if not scan.rows:
         raise InputError(f"no visits up to score.date {date.date()}: nothing to score from")
+    steps["history"] = time.perf_counter() - started
     mark = time.perf_counter()
     name = str(cfg.model.get("registry_name") or DEFAULT_NAME)
     model = load_model(tracking, name, str(cfg.register.alias), settings, spec)
@@ -137,42 +140,48 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         path = path_of(cfg, "score.requests")
         requests, dropped = file_requests(path, cfg, data, interim, artifacts)
         source = str(path)
+        if requests.empty:
+            raise InputError(f"no requests to score ({source}; dropped for consent: {dropped})")
+        parts = plan(requests[C.CUSTOMER_ID], settings.chunk_customers, requests)
     else:
-        excluded = interim.not_consenting(history[C.CUSTOMER_ID].unique())
-        requests, source = grid_requests(settings, spec, history, date, excluded, console)
+        excluded = interim.not_consenting(scan.customers)
+        customers, source = grid_customers(settings, spec, scan, excluded, console)
         dropped = 0
-    if requests.empty:
-        raise InputError(f"no requests to score ({source}; dropped for consent: {dropped})")
+        if not len(customers):
+            raise InputError(f"no requests to score ({source}; dropped for consent: {dropped})")
+        parts = plan(customers, settings.chunk_customers)
 
     mark = time.perf_counter()
-    population = Population.of(history, spec, date, interim.customers)
+    attributes = customer_attributes(interim.customers, spec)
+    population = population_of_parts(buckets.parts, spec, date, attributes)
     steps["population"] = time.perf_counter() - mark
-    rows, confident = _write_scores(
-        artifacts,
-        date,
-        history,
-        requests,
-        model,
-        population,
-        spec,
-        interim,
-        settings,
-        steps,
-        console,
+    job = Job(
+        buckets, Path(), date, spec, interim.items, scan.grid, settings.k, settings.chunk_customers
     )
+    mark = time.perf_counter()
+    done, workers = _write_scores(artifacts, parts, job, model, population, settings, console)
+    steps["scoring"] = time.perf_counter() - mark
+    for result in done:
+        for step, value in result.seconds.items():
+            steps[step] = steps.get(step, 0.0) + value
     seconds = time.perf_counter() - started
+    n_requests = sum(d.requests for d in done)
     report = ScoreReport(
         date=date.date().isoformat(),
         model={"name": model.name, "version": model.version},
         requests_source=source,
-        requests=len(requests),
-        customers=int(requests[C.CUSTOMER_ID].nunique()),
+        requests=n_requests,
+        customers=sum(d.customers for d in done),
         dropped_for_consent=dropped,
-        rows=rows,
-        share_confident=confident / len(requests),
+        rows=sum(d.rows for d in done),
+        share_confident=sum(d.confident for d in done) / n_requests,
         seconds=round(seconds, 2),
         seconds_by_step={k: round(v, 2) for k, v in steps.items()},
         output=str(artifacts.scores_partition(date)),
+        engine=settings.engine,
+        predictor=str(getattr(settings, "predictor", "lightgbm")),
+        workers=workers,
+        requests_per_s=round(n_requests / seconds, 1),
     )
     artifacts.write_report("score", report)
     _log(tracking, logged, report)
@@ -184,8 +193,9 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 "customers": f"{report.customers:,}",
                 "dropped (no consent)": f"{dropped:,}",
                 "confident (hand over)": f"{report.share_confident:.1%} of requests",
-                "rows written": f"{rows:,} (top {settings.k} per request)",
-                "seconds": f"{seconds:.1f}",
+                "rows written": f"{report.rows:,} (top {settings.k} per request)",
+                "engine": f"{settings.engine} ({workers} worker(s), {len(parts)} partitions)",
+                "seconds": f"{seconds:.1f} ({report.requests_per_s:,.0f} requests/s)",
                 "written to": report.output,
             },
         )
@@ -195,46 +205,37 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
 
 def _write_scores(
     artifacts: Artifacts,
-    date: pd.Timestamp,
-    history: pd.DataFrame,
-    requests: pd.DataFrame,
+    parts: list[Partition],
+    job: Job,
     model: Model,
     population: Population,
-    spec: FeatureSpec,
-    interim: Interim,
     settings: ScoreSettings,
-    steps: dict[str, float],
     console: Console,
-) -> tuple[int, int]:
-    """Score chunk by chunk of customers into the date's partition; (rows, confident rows)."""
-    with artifacts.writing_scores(date) as out, progress(console) as bar:
-        n_customers = requests[C.CUSTOMER_ID].nunique()
-        task = bar.add_task("scoring customers", total=n_customers)
-        rows = confident = 0
-        for hist, chunk in customer_chunks(history, requests, settings.chunk_customers):
-            try:
-                scored = score_chunk(
-                    hist, chunk, model, population, spec, interim.items, settings.k, steps
-                )
-            except InputError as exc:
-                raise InputError(f"model {model.name} version {model.version}: {exc}") from None
-            mark = time.perf_counter()
-            out.write(scored)
-            steps["write"] = steps.get("write", 0.0) + time.perf_counter() - mark
-            rows += len(scored)
-            confident += int(scored["confident"].sum())
-            bar.advance(task, chunk[C.CUSTOMER_ID].nunique())
-    return rows, confident
+) -> tuple[list[Done], int]:
+    """Score every partition into the date's partition folder, swapped in only when all
+    succeeded; the partitions' results and the number of workers."""
+    with artifacts.writing_scores(job.date) as out, progress(console) as bar:
+        task = bar.add_task("scoring customers", total=sum(len(p.customers) for p in parts))
+        job = dataclasses.replace(job, folder=out.folder)
+
+        def advance(done: Done) -> None:
+            bar.advance(task, done.customers)
+
+        if settings.engine == "dask":
+            done, workers = run_dask(parts, job, model, population, settings.dask, advance)
+        else:
+            done, workers = run_local(parts, job, model, population, advance), 1
+        for leftover in out.leftovers():  # a killed worker's write, redone by its retry
+            leftover.unlink()
+    return done, workers
 
 
 def _log(tracking: TrackingStore, config: dict[str, Any], report: ScoreReport) -> None:
     tags = {"model_name": report.model["name"], "model_version": report.model["version"]}
+    tags.update(engine=report.engine, predictor=report.predictor)
     with stage_run(tracking, "score", config, tags=tags) as mlflow:
         values = report.to_dict()
-        mlflow.log_metrics(
-            {
-                k: float(values[k])
-                for k in ("requests", "customers", "rows", "share_confident", "seconds")
-            }
-        )
+        metrics = ("requests", "customers", "rows", "share_confident", "seconds")
+        metrics += ("workers", "requests_per_s")
+        mlflow.log_metrics({k: float(values[k]) for k in metrics})
         mlflow.log_dict(values, "score.json")
