@@ -18,6 +18,7 @@ renamed into place): a failure leaves the previous good file or folder untouched
 - the marketer's page ``reports/marketing/date=*/index.html``, ``data/audiences/date=*/*.csv``;
 - access exports ``data/exports/<customer>/customer.{json,html}``: export -> the customer;
 - the MLflow store (``mlflow.db``, ``mlartifacts/``) and the Optuna study (``optuna.db``);
+- compiled models ``compiled/<name>-v<version>-<hash>/``: score's cache (:mod:`.models.compiled`);
 - the suppression list ``data/suppression.txt`` (salted hashes of forgotten customers, salt in
   ``data/suppression.salt``): forget -> generate, ingest, score; and every output holding
   customers' rows (:meth:`Artifacts.customer_outputs`): what forget erases them from.
@@ -26,9 +27,7 @@ renamed into place): a failure leaves the previous good file or folder untouched
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import pandas as pd
 from irm_models.consent import Interim, Suppression  # re-exported: the readers return them
 from irm_models.errors import InputError
 from irm_models.io import atomic_dir, atomic_file, recover, recover_all, write_json
+from irm_models.names import safe_name
 
 if TYPE_CHECKING:
     from irm_models.config import Paths
@@ -291,6 +291,10 @@ class Artifacts:
         """The default Optuna study storage (SQLite)."""
         return self.paths.root / "optuna.db"
 
+    def compiled_model(self, name: str, version: str, booster_hash: str) -> Path:
+        """The cached compiled trees of a registered model version (`irm score`)."""
+        return self.paths.root / "compiled" / safe_name(f"{name}-v{version}-{booster_hash[:16]}")
+
     @property
     def lock_file(self) -> Path:
         """The lock that lets one stage at a time write under the root (:mod:`irm_models.lock`)."""
@@ -382,16 +386,6 @@ class Artifacts:
             *(CustomerRows(p.name, p, JSON_FILE) for p in each(self.paths.reports_dir, "*.json")),
         ]
         return [o for o in found if o.path.exists()]
-
-
-def safe_name(customer_id: str) -> str:
-    """A folder name for a customer id: the id when plain (``[A-Za-z0-9._-]``, no leading dot,
-    <= 48 characters), else those characters and a hash of the id; never a path or hidden."""
-    text = str(customer_id)
-    plain = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:48].lstrip(".")
-    if plain == text and text:
-        return text
-    return f"{plain or 'customer'}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def _declared(name: str, names: Sequence[str]) -> str:

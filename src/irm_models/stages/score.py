@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 
 from irm_models import columns as C
 from irm_models.artifacts import Artifacts, Interim
@@ -30,6 +31,7 @@ from irm_models.data.ingest import normalise_requests
 from irm_models.data.sources import SourceFiles
 from irm_models.errors import ConfigError, InputError
 from irm_models.features import FeatureSpec, Population, history_until
+from irm_models.grid import visited_grid
 from irm_models.registry.gate import DEFAULT_NAME
 from irm_models.reporting import progress, summary_table
 from irm_models.scoring import (
@@ -110,7 +112,11 @@ def grid_requests(
         )
     n_combos = int(np.prod([len(v) for v in grid.values()]))
     source = f"context grid ({len(customers):,} customers x {n_combos} contexts)"
-    return context_grid(customers, grid, date), source
+    requests = context_grid(customers, grid, date)
+    if settings.contexts == "visited":
+        requests = visited_grid(requests, history, list(grid))
+        source = source[:-1] + f", those they come in: {len(requests):,} requests)"
+    return requests, source
 
 
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,7 +135,15 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         raise InputError(f"no visits up to score.date {date.date()}: nothing to score from")
     mark = time.perf_counter()
     name = str(cfg.model.get("registry_name") or DEFAULT_NAME)
-    model = load_model(tracking, name, str(cfg.register.alias), settings, spec)
+    model = load_model(
+        tracking,
+        name,
+        str(cfg.register.alias),
+        settings,
+        spec,
+        compiled_dir=artifacts.compiled_model,
+        warn=lambda line: console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True),
+    )
     warn_if_forgotten(tracking, model, console)
     steps["model"] = time.perf_counter() - mark
 
@@ -173,6 +187,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         seconds=round(seconds, 2),
         seconds_by_step={k: round(v, 2) for k, v in steps.items()},
         output=str(artifacts.scores_partition(date)),
+        predictor=model.predictor,
     )
     artifacts.write_report("score", report)
     _log(tracking, logged, report)
@@ -185,6 +200,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 "dropped (no consent)": f"{dropped:,}",
                 "confident (hand over)": f"{report.share_confident:.1%} of requests",
                 "rows written": f"{rows:,} (top {settings.k} per request)",
+                "predictor": model.predictor,
                 "seconds": f"{seconds:.1f}",
                 "written to": report.output,
             },
