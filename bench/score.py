@@ -5,9 +5,13 @@ of that many customers is generated and ingested, and `irm score` scores every c
 process, so its peak RSS is its own) with that champion. Recorded: requests/s, seconds per step
 (history load, population, features, predict, reasons, write) and peak RSS. In the same run,
 LightGBM's raw ``Booster.predict`` is timed on the identical pair table (the first chunks of the
-same grid), and the whole scoring path's throughput is reported as a ratio of it.
+same grid), and the whole scoring path's throughput is reported as a ratio of it. ``--predictor``
+(``score.predictor``: compiled, the default, or lightgbm) sets what predicts, in `irm score` and
+in the raw timing alike (compiled: the library `irm score` built and cached under the root; its
+build time is in the ``model`` step).
 
-Run: `.venv/bin/python bench/score.py [--customers 10000 100000]`; writes bench/results/score.json.
+Run: `.venv/bin/python bench/score.py [--customers 10000 100000] [--predictor lightgbm]`; writes
+bench/results/score.json (``--name`` for another file).
 """
 
 from __future__ import annotations
@@ -24,14 +28,16 @@ from common import RESULTS, ingested_cafe, irm, write_result
 RAW_CUSTOMERS = 2000  # customers whose grid pairs are predicted raw
 
 
-def raw_predict(root: Path, env: dict) -> dict:
-    """Pairs/s of Booster.predict alone on the grid pairs of the first RAW_CUSTOMERS customers."""
+def raw_predict(root: Path, env: dict, predictor: str) -> dict:
+    """Pairs/s of the predictor alone (Booster.predict, or the compiled library) on the grid pairs
+    of the first RAW_CUSTOMERS customers."""
 
     from irm_models import columns as C
     from irm_models.artifacts import Artifacts
     from irm_models.config import Paths, compose, group, tracking_store
     from irm_models.data.contract import DataSpec
     from irm_models.features import FeatureSpec, Population, build_features
+    from irm_models.models.compiled import booster_text, compiled_trees, digest
     from irm_models.registry import DEFAULT_NAME, load_ranker, resolve_model, store
     from irm_models.scoring import ScoreSettings, context_grid, feature_requests, score_date
 
@@ -40,8 +46,9 @@ def raw_predict(root: Path, env: dict) -> dict:
     spec = FeatureSpec.of(DataSpec.from_config(group(cfg, "data")), group(cfg, "features"))
     settings = ScoreSettings.from_config(group(cfg, "score"))
     tracking = tracking_store(cfg)
+    ref = resolve_model(tracking, DEFAULT_NAME, "champion")
     with store(tracking):
-        ranker = load_ranker(resolve_model(tracking, DEFAULT_NAME, "champion").uri)
+        ranker = load_ranker(ref.uri)
     interim = Artifacts(Paths.of(cfg)).read_interim()
     history, items = interim.visits, interim.items
     date = score_date(None, history)
@@ -51,8 +58,18 @@ def raw_predict(root: Path, env: dict) -> dict:
     mine = history.loc[history[C.CUSTOMER_ID].isin(customers)]
     pairs = build_features(mine, feature_requests(requests, spec), spec, None, items, population)
     x = ranker.schema.matrix(pairs)
+    booster, it = ranker.booster, ranker.best_iteration
+    if predictor == "compiled":
+        key = digest(booster_text(booster, it).encode())
+        folder = Artifacts(Paths.of(cfg)).compiled_model(ref.name, str(ref.version), key)
+        trees = compiled_trees(booster, it, folder, print)
+        if trees is None:
+            raise SystemExit("the compiled trees could not be built")
+        margin = trees.margin
+    else:
+        margin = lambda x: booster.predict(x, num_iteration=it, raw_score=True)  # noqa: E731
     start = time.perf_counter()
-    ranker.booster.predict(x, num_iteration=ranker.best_iteration, raw_score=True)
+    margin(x)
     seconds = time.perf_counter() - start
     return {
         "pairs": len(x),
@@ -67,6 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--predictor", choices=("compiled", "lightgbm"), default="compiled")
+    parser.add_argument("--name", default="score", help="result file name (without .json)")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as model_root:
@@ -75,12 +94,19 @@ def main() -> None:
         for n in args.customers:
             with ingested_cafe(n, "irm-bench-") as (root, common):
                 # every customer of the café is active: n x 36 requests
-                scored = irm("score", *common, "score.active_days=100000", env=env)
+                scored = irm(
+                    "score",
+                    *common,
+                    "score.active_days=100000",
+                    f"score.predictor={args.predictor}",
+                    env=env,
+                )
                 report = json.loads((root / "reports/score.json").read_text())
-                raw = raw_predict(root, env)
+                raw = raw_predict(root, env, args.predictor)
             per_s = report["requests"] / report["seconds"]
             run = {
                 "customers": n,
+                "predictor": report.get("predictor", "lightgbm"),
                 "requests": report["requests"],
                 "rows": report["rows"],
                 "seconds": report["seconds"],
@@ -92,7 +118,8 @@ def main() -> None:
             }
             print(json.dumps(run), flush=True)
             runs.append(run)
-    write_result(args.out, "score", "score", {"model_training": trained, "runs": runs})
+    body = {"predictor": args.predictor, "model_training": trained, "runs": runs}
+    write_result(args.out, args.name, "score", body)
 
 
 if __name__ == "__main__":
