@@ -65,8 +65,9 @@ def test_visited_scores_each_customer_in_the_contexts_they_come_in(run, tiny_caf
     visits = pd.read_parquet(tiny_cafe_root / "data" / "interim" / "visits.parquet")
     visits = visits.loc[visits[C.CUSTOMER_ID].isin(set(everything[C.CUSTOMER_ID]))]
     counted = visit_contexts(visits, everything, GRID).dropna(subset=["key"])
-    scored = set(zip(visited[C.CUSTOMER_ID], context_keys(visited, GRID), strict=True))
-    counted["scored"] = [(c, k) in scored for c, k in zip(counted[C.CUSTOMER_ID], counted["key"])]
+    scored = pd.MultiIndex.from_arrays([visited[C.CUSTOMER_ID], context_keys(visited, GRID)])
+    pairs = pd.MultiIndex.from_arrays([counted[C.CUSTOMER_ID], counted["key"]])
+    counted["scored"] = pairs.isin(scored)
     covered = counted.loc[counted["scored"]].groupby(C.CUSTOMER_ID)["visits"].sum()
     matched = counted.groupby(C.CUSTOMER_ID)["matched"].first()
     matched = matched.loc[matched > 0]
