@@ -6,11 +6,12 @@ process, so its peak RSS is its own) with that champion. Recorded: requests/s, s
 (history load, population, features, predict, reasons, write) and peak RSS. In the same run,
 LightGBM's raw ``Booster.predict`` is timed on the identical pair table (the first chunks of the
 same grid), and the whole scoring path's throughput is reported as a ratio of it. ``--predictor``
-(``score.predictor``: compiled, the default, or lightgbm) sets what predicts, in `irm score` and
-in the raw timing alike (compiled: the library `irm score` built and cached under the root; its
-build time is in the ``model`` step).
+sets ``score.predictor`` (compiled, the default, or lightgbm); the raw timing uses the predictor
+that scored (compiled: the library `irm score` built and cached under the root; its build time is
+in the ``model`` step).
 
-Run: `.venv/bin/python bench/score.py [--customers 10000 100000] [--predictor lightgbm]`; writes
+Run: `.venv/bin/python bench/score.py [--customers 10000 100000] [--predictor lightgbm]`
+[--model-root ROOT] (reuse that root's champion instead of training one); writes
 bench/results/score.json (``--name`` for another file).
 """
 
@@ -37,7 +38,6 @@ def raw_predict(root: Path, env: dict, predictor: str) -> dict:
     from irm_models.config import Paths, compose, group, tracking_store
     from irm_models.data.contract import DataSpec
     from irm_models.features import FeatureSpec, Population, build_features
-    from irm_models.models.compiled import booster_text, compiled_trees, digest
     from irm_models.registry import DEFAULT_NAME, load_ranker, resolve_model, store
     from irm_models.scoring import ScoreSettings, context_grid, feature_requests, score_date
 
@@ -60,6 +60,8 @@ def raw_predict(root: Path, env: dict, predictor: str) -> dict:
     x = ranker.schema.matrix(pairs)
     booster, it = ranker.booster, ranker.best_iteration
     if predictor == "compiled":
+        from irm_models.models.compiled import booster_text, compiled_trees, digest
+
         key = digest(booster_text(booster, it).encode())
         folder = Artifacts(Paths.of(cfg)).compiled_model(ref.name, str(ref.version), key)
         trees = compiled_trees(booster, it, folder, print)
@@ -84,12 +86,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--predictor", choices=("compiled", "lightgbm"), default="compiled")
+    parser.add_argument(
+        "--predictor",
+        choices=("compiled", "lightgbm"),
+        help="score.predictor (default: the config's; omitted, the code's own default runs)",
+    )
+    parser.add_argument(
+        "--model-root",
+        type=Path,
+        help="score with the champion of this root's MLflow store instead of training one",
+    )
     parser.add_argument("--name", default="score", help="result file name (without .json)")
     args = parser.parse_args()
     runs = []
+    chosen = (f"score.predictor={args.predictor}",) if args.predictor else ()
     with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as model_root:
-        trained = irm("run", f"paths.root={model_root}")
+        if args.model_root is None:
+            trained = irm("run", f"paths.root={model_root}")
+        else:
+            model_root, trained = args.model_root, {"reused": str(args.model_root)}
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{model_root}/mlflow.db"}
         for n in args.customers:
             with ingested_cafe(n, "irm-bench-") as (root, common):
@@ -98,11 +113,11 @@ def main() -> None:
                     "score",
                     *common,
                     "score.active_days=100000",
-                    f"score.predictor={args.predictor}",
+                    *chosen,
                     env=env,
                 )
                 report = json.loads((root / "reports/score.json").read_text())
-                raw = raw_predict(root, env, args.predictor)
+                raw = raw_predict(root, env, report.get("predictor", "lightgbm"))
             per_s = report["requests"] / report["seconds"]
             run = {
                 "customers": n,
@@ -118,7 +133,7 @@ def main() -> None:
             }
             print(json.dumps(run), flush=True)
             runs.append(run)
-    body = {"predictor": args.predictor, "model_training": trained, "runs": runs}
+    body = {"model_training": trained, "runs": runs}
     write_result(args.out, args.name, "score", body)
 
 
