@@ -54,6 +54,12 @@ class CompiledTrees:
     model: Any  # lleaves.Model, compiled
     folder: Path
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # machine code does not pickle: a Dask worker reloads it from the cache (checked again,
+        # so a worker on another CPU gets CacheError rather than foreign code)
+        key = json.loads((self.folder / MANIFEST).read_text())["booster_sha256"]
+        return (_load, (self.folder, key, self.model.num_feature()))
+
     def margin(self, x: np.ndarray) -> np.ndarray:
         # lleaves reads C-ordered float64; the model matrix is F-ordered float32: transposing the
         # float32 first, then widening, is 5x faster than numpy's one transposing cast (measured)

@@ -3,6 +3,7 @@ fallback to LightGBM (with one warning) when they cannot be built or do not agre
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from types import SimpleNamespace
 
@@ -48,6 +49,16 @@ def test_compiled_margins_equal_lightgbm_and_the_cache_is_reused(boosters, x, tm
     assert again is not None and not warnings
     assert (tmp_path / "m" / K.OBJECT).stat().st_mtime_ns == built  # loaded, not rebuilt
     assert np.abs(again.margin(x) - expected).max() <= K.TOLERANCE
+
+
+def test_compiled_trees_pickle_by_reloading_the_checked_cache(boosters, x, tmp_path):
+    trees = K.compiled_trees(boosters[0], 8, tmp_path / "m", print)
+    copy = pickle.loads(pickle.dumps(trees))
+    assert copy.folder == trees.folder and np.array_equal(copy.margin(x), trees.margin(x))
+    obj = tmp_path / "m" / K.OBJECT
+    obj.write_bytes(b"\0" + obj.read_bytes()[1:])
+    with pytest.raises(K.CacheError, match="corrupt"):
+        pickle.loads(pickle.dumps(trees))
 
 
 def test_a_corrupt_cache_is_rebuilt_with_a_warning(boosters, x, tmp_path):
