@@ -124,3 +124,10 @@ def test_sample_rows_spread_over_the_chunk():
     rows = K.sample_rows(1000, 10)
     assert len(rows) == 10 and rows[0] == 0 and rows[-1] == 999
     assert len(K.sample_rows(0)) == 0
+
+
+def test_margins_block_by_block_equal_one_pass(boosters, x, tmp_path, monkeypatch):
+    trees = K.compiled_trees(boosters[0], 8, tmp_path / "m", print)
+    whole = trees.margin(x)
+    monkeypatch.setattr(K, "BLOCK_ROWS", 64)  # 300 rows: five blocks, the last one short
+    assert np.array_equal(trees.margin(x), whole)
