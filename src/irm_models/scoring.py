@@ -70,7 +70,7 @@ class ScoreSettings:
     reasons: str = "path"
     grid: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     contexts: str = "all"  # score.grid.contexts: all | visited (:mod:`irm_models.visited`)
-    predictor: str = "compiled"  # lightgbm | compiled (:mod:`irm_models.models.compiled`)
+    predictor: str = "lightgbm"  # lightgbm | compiled (:mod:`irm_models.models.compiled`)
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.chunk_customers < 1 or self.active_days < 1:
