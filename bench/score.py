@@ -5,7 +5,10 @@ of that many customers is generated and ingested, and `irm score` scores every c
 process, so its peak RSS is its own) with that champion. Recorded: requests/s, seconds per step
 (history load, population, features, predict, reasons, write) and peak RSS. In the same run,
 LightGBM's raw ``Booster.predict`` is timed on the identical pair table (the first chunks of the
-same grid), and the whole scoring path's throughput is reported as a ratio of it.
+same grid), and the whole scoring path's throughput is reported as a ratio of it. ``--predictor``
+sets ``score.predictor`` (compiled, the bench's default, or lightgbm); the raw timing uses the
+predictor that scored (compiled: the trees `irm score` built and cached under the root; their
+build time is in the ``model`` step).
 
 Also: the 1 M customers projection (fixed cost + measured per-customer cost, fitted through the
 two largest runs; with the default sizes 100 k is 10 % of a million), and the Dask engine's wall
@@ -16,7 +19,9 @@ process's own peak (VmHWM), ``peak_rss_tree_mb`` the peak of its process tree's 
 Dask: the driver and its workers).
 
 Run: `.venv/bin/python bench/score.py [--customers 10000 100000] [--engine local|dask]
-[--workers 2] [--scaling 10000] [--name score]`; writes bench/results/<name>.json.
+[--workers 2] [--scaling 10000] [--predictor compiled|lightgbm|config] [--model-root ROOT]
+[--name score]`; writes bench/results/<name>.json. ``--model-root`` reuses that root's champion
+instead of training one.
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from common import RESULTS, ingested_cafe, irm, write_result
 RAW_CUSTOMERS = 2000  # customers whose grid pairs are predicted raw
 
 
-def raw_predict(root: Path, env: dict) -> dict:
-    """Pairs/s of Booster.predict alone on the grid pairs of the first RAW_CUSTOMERS customers."""
+def raw_predict(root: Path, env: dict, predictor: str) -> dict:
+    """Pairs/s of the predictor alone (Booster.predict, or the compiled library) on the grid pairs
+    of the first RAW_CUSTOMERS customers."""
 
     from irm_models import columns as C
     from irm_models.artifacts import Artifacts
@@ -49,8 +55,9 @@ def raw_predict(root: Path, env: dict) -> dict:
     spec = FeatureSpec.of(DataSpec.from_config(group(cfg, "data")), group(cfg, "features"))
     settings = ScoreSettings.from_config(group(cfg, "score"))
     tracking = tracking_store(cfg)
+    ref = resolve_model(tracking, DEFAULT_NAME, "champion")
     with store(tracking):
-        ranker = load_ranker(resolve_model(tracking, DEFAULT_NAME, "champion").uri)
+        ranker = load_ranker(ref.uri)
     interim = Artifacts(Paths.of(cfg)).read_interim()
     history, items = interim.visits, interim.items
     date = score_date(None, history)
@@ -60,8 +67,20 @@ def raw_predict(root: Path, env: dict) -> dict:
     mine = history.loc[history[C.CUSTOMER_ID].isin(customers)]
     pairs = build_features(mine, feature_requests(requests, spec), spec, None, items, population)
     x = ranker.schema.matrix(pairs)
+    booster, it = ranker.booster, ranker.best_iteration
+    if predictor == "compiled":
+        from irm_models.models.compiled import booster_text, compiled_trees, digest
+
+        key = digest(booster_text(booster, it).encode())
+        folder = Artifacts(Paths.of(cfg)).compiled_model(ref.name, str(ref.version), key)
+        trees = compiled_trees(booster, it, folder, print)
+        if trees is None:
+            raise SystemExit("the compiled trees could not be built")
+        margin = trees.margin
+    else:
+        margin = lambda x: booster.predict(x, num_iteration=it, raw_score=True)  # noqa: E731
     start = time.perf_counter()
-    ranker.booster.predict(x, num_iteration=ranker.best_iteration, raw_score=True)
+    margin(x)
     seconds = time.perf_counter() - start
     return {
         "pairs": len(x),
@@ -72,10 +91,18 @@ def raw_predict(root: Path, env: dict) -> dict:
     }
 
 
-def score_run(root: Path, common: tuple[str, ...], env: dict, engine: str, workers: int) -> dict:
-    """`irm score` of every customer's grid in a child process: its report and resources."""
+def score_run(
+    root: Path,
+    common: tuple[str, ...],
+    env: dict,
+    engine: str,
+    workers: int,
+    chosen: tuple[str, ...] = (),
+) -> dict:
+    """`irm score` of every customer's grid in a child process: its report and resources
+    (``chosen``: the predictor's override, if any)."""
     dask = ("score.engine=dask", f"score.dask.workers={workers}") if engine == "dask" else ()
-    scored = irm("score", *common, "score.active_days=100000", *dask, env=env)
+    scored = irm("score", *common, "score.active_days=100000", *dask, *chosen, env=env)
     report = json.loads((root / "reports/score.json").read_text())
     return {"scored": scored, "report": report}
 
@@ -104,7 +131,8 @@ def projection(runs: list[dict]) -> dict:
 
 def scaling(model_env: dict, customers: int) -> dict:
     """The Dask engine's wall time on a LocalCluster of 1 worker and of 2 workers (1 thread each)
-    on the same café: the scaling ratio t1 / t2 (2.0 = perfect on 2 cores)."""
+    on the same café: the scaling ratio t1 / t2 (2.0 = perfect on 2 cores). With LightGBM's own
+    predictor: a compiled one would be built by the first run only (its cache is per root)."""
     walls = {}
     with ingested_cafe(customers, "irm-bench-scaling-") as (root, common):
         for workers in (1, 2):
@@ -114,6 +142,7 @@ def scaling(model_env: dict, customers: int) -> dict:
     ratio = walls[1] / walls[2]
     return {
         "customers": customers,
+        "predictor": "lightgbm",
         "seconds_1_worker": walls[1],
         "seconds_2_workers": walls[2],
         "ratio": round(ratio, 3),
@@ -140,9 +169,17 @@ def main() -> None:
         "gets the score runs' MLflow records)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--predictor",
+        choices=("compiled", "lightgbm", "config"),
+        default="compiled",
+        help="score.predictor: compiled (default: the nightly job's) or lightgbm; config passes "
+        "none (the code's own default: how main's code before issue 18 is measured)",
+    )
     parser.add_argument("--name", default="score", help="result file name (bench/results/NAME)")
     args = parser.parse_args()
     runs = []
+    chosen = () if args.predictor == "config" else (f"score.predictor={args.predictor}",)
     with tempfile.TemporaryDirectory(prefix="irm-bench-model-") as tmp:
         model_root = args.model_root or tmp
         trained = None if args.model_root else irm("run", f"paths.root={model_root}")
@@ -150,14 +187,15 @@ def main() -> None:
         for n in args.customers:
             with ingested_cafe(n, "irm-bench-") as (root, common):
                 # every customer of the café is active: n x 36 requests
-                done = score_run(root, common, env, args.engine, args.workers)
-                raw = raw_predict(root, env)
+                done = score_run(root, common, env, args.engine, args.workers, chosen)
+                raw = raw_predict(root, env, done["report"].get("predictor", "lightgbm"))
             report, scored = done["report"], done["scored"]
             per_s = report["requests"] / report["seconds"]
             run = {
                 "customers": n,
                 "engine": args.engine,
                 "workers": report.get("workers", 1),
+                "predictor": report.get("predictor", "lightgbm"),
                 "requests": report["requests"],
                 "rows": report["rows"],
                 "seconds": report["seconds"],

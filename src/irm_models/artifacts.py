@@ -19,6 +19,7 @@ renamed into place): a failure leaves the previous good file or folder untouched
 - the marketer's page ``reports/marketing/date=*/index.html``, ``data/audiences/date=*/*.csv``;
 - access exports ``data/exports/<customer>/customer.{json,html}``: export -> the customer;
 - the MLflow store (``mlflow.db``, ``mlartifacts/``) and the Optuna study (``optuna.db``);
+- compiled models ``compiled/<name>-v<version>-<hash>/``: score's cache (:mod:`.models.compiled`);
 - the suppression list ``data/suppression.txt`` (salted hashes of forgotten customers, salt in
   ``data/suppression.salt``): forget -> generate, ingest, score; and every output holding
   customers' rows (:meth:`Artifacts.customer_outputs`): what forget erases them from.
@@ -40,7 +41,8 @@ from irm_models.buckets import VisitBuckets, write_buckets
 from irm_models.consent import Interim, Suppression  # re-exported: the readers return them
 from irm_models.errors import InputError
 from irm_models.io import atomic_dir, atomic_file, recover, recover_all, write_json
-from irm_models.outputs import CustomerRows, ScoreWriter, safe_name  # re-exported
+from irm_models.names import safe_name
+from irm_models.outputs import CustomerRows, ScoreWriter  # re-exported
 
 if TYPE_CHECKING:
     from irm_models.config import Paths
@@ -285,6 +287,10 @@ class Artifacts:
     def optuna_db(self) -> Path:
         """The default Optuna study storage (SQLite)."""
         return self.paths.root / "optuna.db"
+
+    def compiled_model(self, name: str, version: str, booster_hash: str) -> Path:
+        """The cached compiled trees of a registered model version (`irm score`)."""
+        return self.paths.root / "compiled" / safe_name(f"{name}-v{version}-{booster_hash[:16]}")
 
     @property
     def lock_file(self) -> Path:

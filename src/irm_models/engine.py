@@ -39,8 +39,9 @@ from irm_models.buckets import VisitBuckets, bucket_of
 from irm_models.engine_settings import DaskSettings
 from irm_models.errors import ConfigError, InputError, IrmError
 from irm_models.features import FeatureSpec, Population, history_until
+from irm_models.grid import context_grid, recorded_grid, visited_grid
 from irm_models.outputs import ScoreWriter
-from irm_models.scoring import Model, context_grid, customer_chunks, recorded_grid, score_chunk
+from irm_models.scoring import Model, customer_chunks, score_chunk
 
 
 class EngineError(IrmError):
@@ -71,6 +72,7 @@ class Job:
     grid: Mapping[str, Sequence[str]]
     k: int
     chunk_customers: int
+    contexts: str = "all"  # score.grid.contexts: all | visited (the contexts each comes in)
 
 
 @dataclass
@@ -174,7 +176,11 @@ def score_partition(part: Partition, job: Job, model: Model, population: Populat
     requests = part.requests
     if requests is None:
         requests = context_grid(part.customers, job.grid, job.date)
+        if job.contexts == "visited":
+            requests = visited_grid(requests, history, list(job.grid))
     seconds: dict[str, float] = {}
+    if requests.empty:  # visited: none of these customers comes in any context of the grid
+        return Done(part.index, 0, 0, 0, 0, seconds, os.getpid(), id(model))
     scored = []
     for hist, chunk in customer_chunks(history, requests, job.chunk_customers):
         try:
@@ -190,7 +196,7 @@ def score_partition(part: Partition, job: Job, model: Model, population: Populat
         requests=len(requests),
         rows=len(out),
         confident=int(out["confident"].sum()),
-        customers=len(part.customers),
+        customers=int(requests[C.CUSTOMER_ID].nunique()),  # visited: some may have none
         seconds=seconds,
         process=os.getpid(),
         model=id(model),

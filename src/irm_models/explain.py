@@ -231,11 +231,12 @@ class Explainer:
         )
         return np.asarray(hit @ (table @ member))
 
-    def reasons(self, rows: pd.DataFrame) -> np.ndarray:
+    def reasons(self, rows: pd.DataFrame, x: np.ndarray | None = None) -> np.ndarray:
         """The reason text of every row (a pair table): its ``top`` groups with the largest
-        positive contribution whose numbers and context are known, joined by "; "."""
+        positive contribution whose numbers and context are known, joined by "; ". ``x``: the
+        rows' model matrix, when already built."""
         names, spec = self.names, self.groups
-        score = self.contributions(self.ranker.schema.matrix(rows))
+        score = self.contributions(self.ranker.schema.matrix(rows) if x is None else x)
         for k, name in enumerate(names):  # nothing is said of a context the request does not know
             score[~_sayable(spec[name], rows), k] = -np.inf
         order = np.argsort(-score, axis=1, kind="stable")[:, : self.top]

@@ -1,10 +1,8 @@
 """Small types the catalogue (:mod:`irm_models.artifacts`) hands out: the writer of a scoring
-date's part files, an output that holds customers' rows, and a customer's safe folder name."""
+date's part files and an output that holds customers' rows."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +39,3 @@ class ScoreWriter:
     def leftovers(self) -> list[Path]:
         """Hidden files of writes cut short (a killed worker's), removed before the swap."""
         return sorted(p for p in self.folder.iterdir() if p.name.startswith("."))
-
-
-def safe_name(customer_id: str) -> str:
-    """A folder name for a customer id: the id when plain (``[A-Za-z0-9._-]``, no leading dot,
-    <= 48 characters), else those characters and a hash of the id; never a path or hidden."""
-    text = str(customer_id)
-    plain = re.sub(r"[^A-Za-z0-9._-]", "_", text)[:48].lstrip(".")
-    if plain == text and text:
-        return text
-    return f"{plain or 'customer'}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

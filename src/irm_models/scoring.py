@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import time
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,14 +21,26 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.config import TrackingStore, typed
-from irm_models.data.contract import recorded
 from irm_models.data.values import readings
 from irm_models.engine_settings import DaskSettings, check_engine
 from irm_models.errors import ConfigError
 from irm_models.explain import METHODS, Explainer
 from irm_models.features import FeatureSpec, Population, build_features
+from irm_models.grid import (  # noqa: F401 (re-exported: scoring's public names)
+    GRID_ID,
+    active_customers,
+    context_grid,
+    recorded_grid,
+)
+from irm_models.models.compiled import (
+    TOLERANCE,
+    CompiledTrees,
+    booster_text,
+    compiled_trees,
+    digest,
+    sample_rows,
+)
 from irm_models.models.ranker import ranks
-from irm_models.situation import daypart_hours
 
 # Output columns after the request's own columns.
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -42,7 +54,8 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "model_version",
     "score_date",
 )
-GRID_ID = C.REQUEST_ID  # the context grid names its requests customer/daypart/companion/intent
+PREDICTORS = ("lightgbm", "compiled")
+CONTEXTS = ("all", "visited")
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,8 @@ class ScoreSettings:
     chunk_customers: int = 500
     reasons: str = "path"
     grid: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    contexts: str = "all"  # score.grid.contexts: all | visited (:mod:`irm_models.visited`)
+    predictor: str = "lightgbm"  # lightgbm | compiled (:mod:`irm_models.models.compiled`)
     engine: str = "local"  # local | dask (:mod:`irm_models.engine`)
     dask: DaskSettings = field(default_factory=DaskSettings)
 
@@ -67,6 +82,12 @@ class ScoreSettings:
             raise ConfigError(
                 f"score.reasons must be one of {[*METHODS, 'none']} (got {self.reasons!r})"
             )
+        for key, value, allowed in (
+            ("score.predictor", self.predictor, PREDICTORS),
+            ("score.grid.contexts", self.contexts, CONTEXTS),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{key} must be one of {list(allowed)} (got {value!r})")
         empty = [k for k, v in self.grid.items() if not v]
         if empty:
             raise ConfigError(f"score.grid.{empty[0]} lists no values")
@@ -77,7 +98,10 @@ class ScoreSettings:
     @classmethod
     def from_config(cls, score: Mapping[str, Any]) -> ScoreSettings:
         values = dict(score)
-        values["grid"] = {str(k): tuple(str(x) for x in v or ()) for k, v in values["grid"].items()}
+        grid = dict(values["grid"])
+        if isinstance(grid.get("contexts"), str):  # the mode, not a dimension named "contexts"
+            values["contexts"] = grid.pop("contexts")
+        values["grid"] = {str(k): tuple(str(x) for x in v or ()) for k, v in grid.items()}
         for key in ("model", "date", "requests"):
             if values.get(key) is not None:
                 values[key] = str(values[key])
@@ -101,7 +125,7 @@ class ScoreReport:
     seconds_by_step: dict[str, float]  # summed over partitions (on Dask: over workers)
     output: str
     engine: str = "local"
-    predictor: str = "lightgbm"
+    predictor: str = "lightgbm"  # what predicted: lightgbm, or compiled (its check passed)
     workers: int = 1
     requests_per_s: float = 0.0
 
@@ -156,68 +180,6 @@ def score_date(setting: str | None, history: pd.DataFrame) -> pd.Timestamp:
     return (history[C.TS].max() + pd.Timedelta(days=1)).normalize()
 
 
-def active_customers(
-    history: pd.DataFrame, date: pd.Timestamp, days: int, excluded: set[str]
-) -> np.ndarray:
-    """Customers with a visit in the ``days`` before ``date``, minus ``excluded`` (no consent)."""
-    recent = history.loc[(history[C.TS] < date) & (history[C.TS] >= date - pd.Timedelta(days=days))]
-    customers = np.sort(recent[C.CUSTOMER_ID].unique())
-    return customers[~np.isin(customers, list(excluded))] if excluded else customers
-
-
-def context_grid(
-    customers: Sequence[str], grid: Mapping[str, Sequence[str]], date: pd.Timestamp
-) -> pd.DataFrame:
-    """Every customer x every combination of the grid's values, on ``date``.
-
-    A ``daypart`` dimension sets the request's time to the middle of that daypart; without one,
-    requests are at noon. Other dimensions are context columns (companion, intent, store, ...).
-    """
-    dims = list(grid)
-    combos = pd.DataFrame(list(itertools.product(*grid.values())), columns=dims)
-    hours = np.full(len(combos), 12.0)
-    if C.DAYPART in grid:
-        unknown = sorted(set(grid[C.DAYPART]) - set(C.DAYPARTS))
-        if unknown:
-            raise ConfigError(
-                f"score.grid.daypart: unknown dayparts {unknown}; known: {C.DAYPARTS}"
-            )
-        middle = {d: sum(daypart_hours(i)) / 2 for i, d in enumerate(C.DAYPARTS)}
-        hours = combos[C.DAYPART].map(middle).to_numpy(dtype=float)
-    n = len(combos)
-    cust = np.repeat(np.asarray(customers, dtype=object), n)
-    out = pd.DataFrame(
-        {
-            C.CUSTOMER_ID: pd.array(cust, dtype="str"),
-            C.TS: np.tile(date + pd.to_timedelta(hours, unit="h"), len(customers)),
-        }
-    )
-    for dim in dims:
-        out[dim] = np.tile(combos[dim].to_numpy(dtype=object), len(customers))
-    ident = out[C.CUSTOMER_ID].astype(str)
-    for dim in dims:
-        ident = ident + "/" + out[dim].astype(str)
-    out.insert(0, GRID_ID, ident)
-    return out
-
-
-def recorded_grid(
-    grid: Mapping[str, Sequence[str]], history: pd.DataFrame
-) -> tuple[dict[str, Sequence[str]], list[str]]:
-    """The grid without the dimensions the history never records (all ``unknown`` or missing),
-    and the names of those left out. ``daypart`` comes from the time and is always recorded."""
-    kept, dropped = {}, []
-    for dim, values in grid.items():
-        if dim == C.DAYPART or dim not in history:
-            kept[dim] = values
-            continue
-        if recorded(history[dim]).any():
-            kept[dim] = values
-        else:
-            dropped.append(dim)
-    return kept, dropped
-
-
 def feature_requests(requests: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """What the feature builder reads of the requests, keyed by row position."""
     context = [c for c in (C.COMPANION, C.INTENT, *spec.categorical, *spec.numeric)]
@@ -238,24 +200,63 @@ def feature_requests(requests: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 
 @dataclass
 class Model:
-    """A loaded ranker and what the output says about it."""
+    """A loaded ranker and what the output says about it.
+
+    ``trees``: the booster compiled to native code (``score.predictor: compiled``); its margins
+    are checked against LightGBM's on a sample of the first chunk's pairs, and on a difference
+    above :data:`~irm_models.models.compiled.TOLERANCE` it is dropped, with one warning
+    (``warn``), for LightGBM.
+    """
 
     ranker: Any
     name: str
     version: str
     explainer: Explainer | None
+    trees: CompiledTrees | None = None
+    warn: Callable[[str], None] = field(default=lambda m: print(f"warning: {m}"), repr=False)
+    checked: bool = False
 
     @property
     def threshold(self) -> float | None:
         value = self.ranker.meta.get("handover_threshold")
         return None if value is None else float(value)
 
+    @property
+    def predictor(self) -> str:
+        return "lightgbm" if self.trees is None else "compiled"
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        """Raw margins of a model matrix, with the compiled trees while they agree."""
+        booster, it = self.ranker.booster, self.ranker.best_iteration
+        if self.trees is not None and not self.checked:
+            sample = x[sample_rows(len(x))]
+            diff = self.trees.agrees(booster, it, sample)
+            self.checked = True
+            if not diff <= TOLERANCE:
+                self.warn(
+                    f"compiled trees of {self.name} version {self.version} differ from "
+                    f"LightGBM by {diff:.3g} (> {TOLERANCE:g}) on {len(sample):,} pairs; "
+                    "predicting with LightGBM"
+                )
+                self.trees = None
+        if self.trees is not None:
+            return self.trees.margin(x)
+        return booster.predict(x, num_iteration=it, raw_score=True)
+
 
 def load_model(
-    tracking: TrackingStore, name: str, alias: str, settings: ScoreSettings, spec: FeatureSpec
+    tracking: TrackingStore,
+    name: str,
+    alias: str,
+    settings: ScoreSettings,
+    spec: FeatureSpec,
+    compiled_dir: Callable[[str, str, str], Path] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Model:
     """The registered model ``score.model`` names (default ``models:/<name>@<alias>``), with
-    its explainer unless ``score.reasons`` is ``none``. Raises InputError when there is none."""
+    its explainer unless ``score.reasons`` is ``none``, and its compiled trees when
+    ``score.predictor`` is ``compiled`` (cached in ``compiled_dir(name, version, booster hash)``).
+    Raises InputError when there is none."""
     from irm_models.registry import load_ranker, resolve_model, store
 
     ref = resolve_model(tracking, name, alias, settings.model)
@@ -266,7 +267,15 @@ def load_model(
         explainer = Explainer(
             ranker, spec.single, spec.numeric, settings.reasons, attributes=spec.attribute_slices
         )
-    return Model(ranker, ref.name, ref.version, explainer)
+    model = Model(ranker, ref.name, ref.version, explainer)
+    if warn is not None:
+        model.warn = warn
+    if settings.predictor == "compiled" and compiled_dir is not None:
+        booster, it = ranker.booster, ranker.best_iteration
+        key = digest(booster_text(booster, it).encode())
+        folder = compiled_dir(ref.name, str(ref.version), key)
+        model.trees = compiled_trees(booster, it, folder, model.warn)
+    return model
 
 
 def score_chunk(
@@ -299,11 +308,14 @@ def score_chunk(
             history, feature_requests(requests, spec), spec, None, items, population
         )
     with clock("predict"):
-        prob, margin = model.ranker.predict(pairs)
+        x = model.ranker.schema.matrix(pairs)
+        margin = model.margin(x)
+        prob = model.ranker.probability(pairs[C.REQUEST_ID], margin)
     with clock("assemble"):
-        out, top = _top(requests, pairs, prob, margin, model, k, population.cutoff)
+        out, keep = _top(requests, pairs, prob, margin, model, k, population.cutoff)
     with clock("reasons"):
-        out["reasons"] = model.explainer.reasons(top) if model.explainer is not None else ""
+        if model.explainer is not None:
+            out["reasons"] = model.explainer.reasons(pairs.iloc[keep], x[keep])
     return out
 
 
@@ -313,10 +325,9 @@ def _top(requests, pairs, prob, margin, model, k, date):
     total = np.bincount(request, weights=prob, minlength=len(requests))
     keep = np.flatnonzero(rank <= k)
     keep = keep[np.lexsort((rank[keep], request[keep]))]
-    top = pairs.iloc[keep]
     out = requests.iloc[request[keep]].reset_index(drop=True)
     out[C.RANK] = rank[keep].astype("int16")
-    out[C.ITEM] = top[C.ITEM].astype(str).to_numpy()
+    out[C.ITEM] = pairs[C.ITEM].to_numpy()[keep].astype(str)
     out[C.PROBABILITY] = prob[keep]
     out["share"] = prob[keep] / total[request[keep]]
     threshold = model.threshold
@@ -327,7 +338,7 @@ def _top(requests, pairs, prob, margin, model, k, date):
     out["model_name"] = model.name
     out["model_version"] = str(model.version)
     out["score_date"] = date.date().isoformat()
-    return out, top
+    return out, keep
 
 
 class _Clock:

@@ -143,8 +143,11 @@ class Ranker:
     def predict(self, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated probability, ranking score) for every pair."""
         margin = self.margin(pairs)
-        base = base_probability(pairs[C.REQUEST_ID], margin, self.softmax)
-        return self.calibrator(base), margin
+        return self.probability(pairs[C.REQUEST_ID], margin), margin
+
+    def probability(self, request: pd.Series, margin: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of pairs from their margins (``request``: their request ids)."""
+        return self.calibrator(base_probability(request, margin, self.softmax))
 
     def rank(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """request_id, item, probability, rank (1 = first choice) for every pair."""

@@ -6,18 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
 from irm_models.consent import Interim, Suppression
-from irm_models.data.contract import recorded
 from irm_models.report.settings import Audience, comparison
-from irm_models.report.shifts import context_keys, describe, top1
-from irm_models.situation import situation
+from irm_models.report.shifts import describe, top1
+from irm_models.visited import COVERAGE, context_keys, visit_contexts  # noqa: F401 (re-exported)
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
-COVERAGE = 0.9  # a card shows the contexts that cover this share of the customer's visits
 
 
 def visible(
@@ -51,53 +48,6 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
         risky = text.str.startswith(FORMULA_STARTS)
         out[column] = text.where(~risky, "'" + text)
     return out
-
-
-def visit_contexts(visits: pd.DataFrame, scores: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
-    """How often each customer came in each scored context: customer_id, key, visits, plus each
-    customer's ``total`` visits and the ``matched`` ones (in a scored context; a customer with
-    none has one row, key missing). One row per visit (``visit_id``); the daypart from its time. A
-    value not recorded (``unknown``) counts as the customer's most frequent recorded one; a visit
-    recorded in a level the scores do not cover (an evening, when only mornings are scored)
-    matches no scored context."""
-    key_columns = [C.VISIT_ID] if C.VISIT_ID in visits.columns else [C.CUSTOMER_ID, C.TS]
-    one = visits.drop_duplicates(key_columns)
-    frame = pd.DataFrame({C.CUSTOMER_ID: one[C.CUSTOMER_ID].astype(str).to_numpy()})
-    matched = np.ones(len(one), dtype=bool)
-    for dim in dims:
-        levels = set(scores[dim].astype(str).unique())
-        if dim == C.DAYPART:
-            column = situation(one[C.TS])[C.DAYPART]
-        elif dim in one.columns:
-            column = one[dim]
-        else:
-            column = pd.Series(np.nan, index=one.index)
-        known = recorded(column).to_numpy()
-        values = pd.Series(column.astype(str).to_numpy(), dtype=object)
-        matched &= ~known | values.isin(levels).to_numpy()
-        fill = values.where(known & values.isin(levels).to_numpy())
-        usual = most_frequent(frame[C.CUSTOMER_ID], fill).astype(object)
-        default = scores[dim].astype(str).mode().iloc[0]
-        theirs = frame[C.CUSTOMER_ID].map(usual).astype(object)
-        frame[dim] = fill.fillna(theirs).fillna(default).to_numpy()
-    total = frame.groupby(C.CUSTOMER_ID).size().rename("total")
-    inside = frame.loc[matched].groupby(C.CUSTOMER_ID).size().rename("matched")
-    frame["key"] = context_keys(frame, dims).to_numpy()
-    counted = frame.loc[matched].groupby([C.CUSTOMER_ID, "key"]).size().rename("visits")
-    totals = pd.concat([total, inside], axis=1).fillna({"matched": 0}).astype(int)
-    counted = counted.reset_index().merge(
-        totals.rename_axis(C.CUSTOMER_ID).reset_index(), on=C.CUSTOMER_ID, how="right"
-    )
-    counted["visits"] = counted["visits"].fillna(0).astype(int)  # key missing: none matched
-    return counted.sort_values([C.CUSTOMER_ID, "visits", "key"], ascending=[True, False, True])
-
-
-def most_frequent(keys: pd.Series, values: pd.Series) -> pd.Series:
-    """Each key's most frequent value (missing values ignored; ties: the first in sort order)."""
-    frame = pd.DataFrame({"key": keys.to_numpy(), "value": values.to_numpy()}).dropna()
-    counts = frame.groupby(["key", "value"], observed=True).size().rename("n").reset_index()
-    counts = counts.sort_values(["key", "n", "value"], ascending=[True, False, True])
-    return counts.drop_duplicates("key").set_index("key")["value"]
 
 
 def usual_items(scores: pd.DataFrame) -> pd.Series:

@@ -15,6 +15,7 @@ import pandas as pd
 from irm_models import columns as C
 from irm_models.explain import phrase
 from irm_models.scoring import SCORE_COLUMNS
+from irm_models.visited import context_keys
 
 NOT_CONTEXT = {*SCORE_COLUMNS, C.REQUEST_ID, C.CUSTOMER_ID, C.TS, "date"}
 
@@ -33,14 +34,6 @@ def describe(dims: Sequence[str], values: Sequence[Any]) -> str:
     if not dims:
         return "any situation"
     return ", ".join(phrase(d, str(v)) for d, v in zip(dims, values, strict=True))
-
-
-def context_keys(frame: pd.DataFrame, dims: Sequence[str]) -> pd.Series:
-    """A context as one string: its values joined by "|"."""
-    out = pd.Series("", index=frame.index, dtype=object)
-    for i, dim in enumerate(dims):
-        out = out + ("|" if i else "") + frame[dim].astype(str).astype(object)
-    return out
 
 
 def top1(scores: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 
 from irm_models import columns as C
 from irm_models.artifacts import Artifacts, Interim
@@ -112,7 +113,10 @@ def grid_customers(
             "of the grid (its requests would all be the same)"
         )
     n_combos = int(np.prod([len(v) for v in scan.grid.values()]))
-    return customers, f"context grid ({len(customers):,} customers x {n_combos} contexts)"
+    source = f"context grid ({len(customers):,} customers x {n_combos} contexts)"
+    if settings.contexts == "visited":
+        source = source[:-1] + ", only those each comes in)"
+    return customers, source
 
 
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,7 +136,15 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     steps["history"] = time.perf_counter() - started
     mark = time.perf_counter()
     name = str(cfg.model.get("registry_name") or DEFAULT_NAME)
-    model = load_model(tracking, name, str(cfg.register.alias), settings, spec)
+    model = load_model(
+        tracking,
+        name,
+        str(cfg.register.alias),
+        settings,
+        spec,
+        compiled_dir=artifacts.compiled_model,
+        warn=lambda line: console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True),
+    )
     warn_if_forgotten(tracking, model, console)
     steps["model"] = time.perf_counter() - mark
 
@@ -156,7 +168,15 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     population = population_of_parts(buckets.parts, spec, date, attributes)
     steps["population"] = time.perf_counter() - mark
     job = Job(
-        buckets, Path(), date, spec, interim.items, scan.grid, settings.k, settings.chunk_customers
+        buckets,
+        Path(),
+        date,
+        spec,
+        interim.items,
+        scan.grid,
+        settings.k,
+        settings.chunk_customers,
+        settings.contexts,
     )
     mark = time.perf_counter()
     done, workers = _write_scores(artifacts, parts, job, model, population, settings, console)
@@ -179,7 +199,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         seconds_by_step={k: round(v, 2) for k, v in steps.items()},
         output=str(artifacts.scores_partition(date)),
         engine=settings.engine,
-        predictor=str(getattr(settings, "predictor", "lightgbm")),
+        predictor=model.predictor,
         workers=workers,
         requests_per_s=round(n_requests / seconds, 1),
     )
@@ -195,6 +215,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 "confident (hand over)": f"{report.share_confident:.1%} of requests",
                 "rows written": f"{report.rows:,} (top {settings.k} per request)",
                 "engine": f"{settings.engine} ({workers} worker(s), {len(parts)} partitions)",
+                "predictor": model.predictor,
                 "seconds": f"{seconds:.1f} ({report.requests_per_s:,.0f} requests/s)",
                 "written to": report.output,
             },
@@ -227,6 +248,11 @@ def _write_scores(
             done, workers = run_local(parts, job, model, population, advance), 1
         for leftover in out.leftovers():  # a killed worker's write, redone by its retry
             leftover.unlink()
+        if not sum(d.requests for d in done):  # raised inside: the previous scores stay
+            raise InputError(
+                "score.grid.contexts=visited: no active customer comes in any context of "
+                "score.grid; nothing to score"
+            )
     return done, workers
 
 
