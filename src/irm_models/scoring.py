@@ -198,6 +198,10 @@ def feature_requests(requests: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return out
 
 
+def print_warning(message: str) -> None:
+    print(f"warning: {message}")
+
+
 @dataclass
 class Model:
     """A loaded ranker and what the output says about it.
@@ -213,8 +217,13 @@ class Model:
     version: str
     explainer: Explainer | None
     trees: CompiledTrees | None = None
-    warn: Callable[[str], None] = field(default=lambda m: print(f"warning: {m}"), repr=False)
+    warn: Callable[[str], None] = field(default=print_warning, repr=False)
     checked: bool = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for Dask's workers without ``warn``: the stage's console (its locks, its
+        terminal) stays in the stage's process; a worker prints its warning line itself."""
+        return {**self.__dict__, "warn": print_warning}
 
     @property
     def threshold(self) -> float | None:

@@ -115,7 +115,7 @@ def grid_customers(
     n_combos = int(np.prod([len(v) for v in scan.grid.values()]))
     source = f"context grid ({len(customers):,} customers x {n_combos} contexts)"
     if settings.contexts == "visited":
-        source = source[:-1] + ", only those each comes in)"
+        source = source[:-1] + ", those they come in)"
     return customers, source
 
 
