@@ -20,15 +20,6 @@ from irm_models.visited import context_keys, covering, visit_contexts
 GRID_ID = C.REQUEST_ID  # the context grid names its requests customer/daypart/companion/intent
 
 
-def active_customers(
-    history: pd.DataFrame, date: pd.Timestamp, days: int, excluded: set[str]
-) -> np.ndarray:
-    """Customers with a visit in the ``days`` before ``date``, minus ``excluded`` (no consent)."""
-    recent = history.loc[(history[C.TS] < date) & (history[C.TS] >= date - pd.Timedelta(days=days))]
-    customers = np.sort(recent[C.CUSTOMER_ID].unique())
-    return customers[~np.isin(customers, list(excluded))] if excluded else customers
-
-
 def context_grid(
     customers: Sequence[str], grid: Mapping[str, Sequence[str]], date: pd.Timestamp
 ) -> pd.DataFrame:

@@ -28,7 +28,6 @@ from irm_models.explain import METHODS, Explainer
 from irm_models.features import FeatureSpec, Population, build_features
 from irm_models.grid import (  # noqa: F401 (re-exported: scoring's public names)
     GRID_ID,
-    active_customers,
     context_grid,
     recorded_grid,
 )
