@@ -42,7 +42,7 @@ from irm_models.consent import Interim, Suppression  # re-exported: the readers 
 from irm_models.errors import InputError
 from irm_models.io import atomic_dir, atomic_file, recover, recover_all, write_json
 from irm_models.names import safe_name
-from irm_models.outputs import CustomerRows, ScoreWriter  # re-exported
+from irm_models.outputs import CustomerRows, ScoreParts, ScoreWriter  # re-exported
 
 if TYPE_CHECKING:
     from irm_models.config import Paths
@@ -225,8 +225,9 @@ class Artifacts:
         found = self.paths.scores_dir.glob("date=*/") if self.paths.scores_dir.is_dir() else []
         return sorted(pd.Timestamp(p.name.removeprefix("date=")) for p in found)
 
-    def read_scores(self, date: pd.Timestamp) -> pd.DataFrame:
-        return pd.read_parquet(sorted(self.scores_partition(date).glob("part-*.parquet")))
+    def score_parts(self, date: pd.Timestamp) -> ScoreParts:
+        """One date's scores, to be read a part at a time."""
+        return ScoreParts(self.scores_partition(date))
 
     # ------------------------------------------------------------------ the marketer's report
     @property

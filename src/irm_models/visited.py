@@ -7,7 +7,7 @@ those contexts). Pure functions of the visits and the scored (or to-be-scored) c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,19 +27,40 @@ def context_keys(frame: pd.DataFrame, dims: Sequence[str]) -> pd.Series:
     return out
 
 
-def visit_contexts(visits: pd.DataFrame, scores: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
+Levels = Mapping[str, tuple[frozenset[str], str]]
+
+
+def scored_levels(
+    scores: pd.DataFrame, dims: Sequence[str]
+) -> dict[str, tuple[frozenset[str], str]]:
+    """Each dimension's scored levels and its most frequent one (a visit's fallback)."""
+    out = {}
+    for dim in dims:
+        values = scores[dim].astype(str)
+        out[dim] = (frozenset(values.unique()), str(values.mode().iloc[0]))
+    return out
+
+
+def visit_contexts(
+    visits: pd.DataFrame,
+    scores: pd.DataFrame,
+    dims: Sequence[str],
+    levels: Levels | None = None,
+) -> pd.DataFrame:
     """How often each customer came in each scored context: customer_id, key, visits, plus each
     customer's ``total`` visits and the ``matched`` ones (in a scored context; a customer with
     none has one row, key missing). One row per visit (``visit_id``); the daypart from its time. A
     value not recorded (``unknown``) counts as the customer's most frequent recorded one; a visit
     recorded in a level the scores do not cover (an evening, when only mornings are scored)
-    matches no scored context."""
+    matches no scored context. ``levels``: :func:`scored_levels` of ``scores``, when a caller
+    counts the visits a part at a time against the same scores."""
+    levels = scored_levels(scores, dims) if levels is None else levels
     key_columns = [C.VISIT_ID] if C.VISIT_ID in visits.columns else [C.CUSTOMER_ID, C.TS]
     one = visits.drop_duplicates(key_columns)
     frame = pd.DataFrame({C.CUSTOMER_ID: one[C.CUSTOMER_ID].astype(str).to_numpy()})
     matched = np.ones(len(one), dtype=bool)
     for dim in dims:
-        levels = set(scores[dim].astype(str).unique())
+        scored, default = levels[dim]
         if dim == C.DAYPART:
             column = situation(one[C.TS])[C.DAYPART]
         elif dim in one.columns:
@@ -48,10 +69,10 @@ def visit_contexts(visits: pd.DataFrame, scores: pd.DataFrame, dims: Sequence[st
             column = pd.Series(np.nan, index=one.index)
         known = recorded(column).to_numpy()
         values = pd.Series(column.astype(str).to_numpy(), dtype=object)
-        matched &= ~known | values.isin(levels).to_numpy()
-        fill = values.where(known & values.isin(levels).to_numpy())
+        in_scores = values.isin(scored).to_numpy()
+        matched &= ~known | in_scores
+        fill = values.where(known & in_scores)
         usual = most_frequent(frame[C.CUSTOMER_ID], fill).astype(object)
-        default = scores[dim].astype(str).mode().iloc[0]
         theirs = frame[C.CUSTOMER_ID].map(usual).astype(object)
         frame[dim] = fill.fillna(theirs).fillna(default).to_numpy()
     total = frame.groupby(C.CUSTOMER_ID).size().rename("total")

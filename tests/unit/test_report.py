@@ -13,7 +13,7 @@ from irm_models.consent import Interim, Suppression
 from irm_models.errors import InputError
 from irm_models.report import customers as K
 from irm_models.report.headline import headline, wilson
-from irm_models.report.page import render, safe_json
+from irm_models.report.page import pack_cards, render, safe_json, unpack_cards
 from irm_models.report.settings import ReportSettings, check_audiences
 from irm_models.report.shifts import changes, context_dims, sentences, shifts
 
@@ -79,6 +79,38 @@ def test_visit_contexts_cover_90_percent_and_cards_show_them():
     card = K.cards(s.assign(daypart="morning"), contexts, ["daypart", "companion"], ["C00"])[0]
     assert (card["visits"], card["matched"], card["contexts"]) == (10, 0, [])
     assert K.frequent_customers(contexts, ["C00", "C01", "C05"], 2) == ["C00", "C01"]
+
+
+def test_cards_are_packed_with_each_string_once_and_unpack_as_they_were():
+    shared = "in 14% of everyone's visits with kids"
+    hostile = '=HYPERLINK("x"); </script>'
+    cards = [
+        {
+            "id": f"C{i}",
+            "visits": 3,
+            "matched": 3,
+            "covered": 3,
+            "changed": None,
+            "contexts": [
+                {
+                    "context": "with kids",
+                    "visits": 3,
+                    "confident": i == 0,
+                    "items": [
+                        ["babyccino", 0.61, f"ordered it on {i} of 3 visits; {shared}"],
+                        [hostile, 0.2, ""],
+                        ["latte", 0.1, f"a; ; {shared}"],  # an empty clause survives
+                    ],
+                }
+            ],
+        }
+        for i in range(3)
+    ]
+    packed = pack_cards(cards)
+    assert unpack_cards(json.loads(safe_json(packed))) == cards
+    assert packed["text"].count(shared) == 1 and packed["text"].count("with kids") == 1
+    assert len(safe_json(packed)) < len(safe_json(cards))
+    assert pack_cards([]) == {"text": [], "cards": []}
 
 
 def test_audiences_select_match_and_differ_from_usual():

@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from irm_models import columns as C
+from irm_models.buckets import VisitBuckets
 from irm_models.consent import Interim, Suppression
 from irm_models.data.contract import recorded
+from irm_models.errors import InputError
+from irm_models.outputs import ScoreParts
 from irm_models.report import customers as K
 from irm_models.report.headline import headline
-from irm_models.report.page import heatmap, render
-from irm_models.report.settings import ReportSettings, check_audiences
+from irm_models.report.page import heatmap, pack_cards, render
+from irm_models.report.settings import Audience, ReportSettings, check_audiences
 from irm_models.report.shifts import changes, context_dims, sentences, shifts
+from irm_models.visited import scored_levels
 
 NOT_VISIT_CONTEXT = {C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM}
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """What `irm report` reads: the newest scores (and the previous date's, if any), the
-    reports of training and registering, and the ingested tables."""
+    """What `irm report` reads: the newest scores (and the previous date's, if any), read a part
+    at a time, the reports of training and registering, and the ingested tables (the visits by
+    bucket, never all at once)."""
 
-    scores: pd.DataFrame
+    scores: ScoreParts
     date: str
-    previous: pd.DataFrame | None
+    previous: ScoreParts | None
     previous_date: str | None
     metrics: Mapping[str, Any]
     register: Mapping[str, Any] | None
-    interim: Interim
+    interim: Interim  # without the visits: they are read from ``visits``, a bucket run at a time
+    visits: VisitBuckets
     suppression: Suppression | None
     consent_required: bool
     scores_path: str  # where the full scores are (named on the page)
@@ -44,60 +50,92 @@ class Report:
     summary: dict[str, Any]
 
 
-def recorded_dims(visits: pd.DataFrame) -> list[str]:
+def recorded_dims(columns: Sequence[str], recorded_columns: set[str]) -> list[str]:
     """The context columns the history records (daypart from the time, always)."""
-    others = [c for c in visits.columns if c not in NOT_VISIT_CONTEXT and recorded(visits[c]).any()]
+    others = [c for c in columns if c not in NOT_VISIT_CONTEXT and c in recorded_columns]
     return [C.DAYPART, *others]
 
 
-def menu(interim: Interim, scores: pd.DataFrame) -> list[str]:
-    names = set(interim.visits[C.ITEM].astype(str)) | set(scores[C.ITEM].astype(str))
-    if interim.items is not None:
-        names |= set(interim.items[C.ITEM].astype(str))
-    return sorted(names)
+def first_rows(parts: ScoreParts, dims: Sequence[str], inputs: Inputs) -> tuple[pd.DataFrame, int]:
+    """Every request's first-ranked row (customer, context, item, model) of the customers who may
+    appear, and how many customers were left out."""
+    columns = [C.CUSTOMER_ID, *dims, C.RANK, C.ITEM, "model_name", "model_version"]
+    frames = list(parts.read([c for c in columns if c in parts.columns()], first_only=True))
+    first = _concat(frames)
+    customers = first[C.CUSTOMER_ID].nunique()
+    if sum(f[C.CUSTOMER_ID].nunique() for f in frames) != customers:
+        raise InputError(
+            f"{parts.folder}: a customer's rows are in more than one part file (`irm score` writes "
+            "each customer into one); run `irm score` again"
+        )
+    out = K.hidden(
+        first[C.CUSTOMER_ID].unique(), inputs.interim, inputs.suppression, inputs.consent_required
+    )
+    return first.loc[~first[C.CUSTOMER_ID].isin(out)].reset_index(drop=True), len(out)
+
+
+def history(
+    inputs: Inputs, first: pd.DataFrame, dims: Sequence[str]
+) -> tuple[pd.DataFrame, set[str], set[str]]:
+    """One pass over the visits, a run of buckets at a time: how often each shown customer came in
+    each scored context (:func:`~irm_models.visited.visit_contexts`), the items of the history, and
+    the context columns it records."""
+    shown = set(first[C.CUSTOMER_ID])
+    levels = scored_levels(first, dims)
+    candidates = [c for c in inputs.visits.columns() if c not in NOT_VISIT_CONTEXT]
+    contexts, items, recorded_columns = [], set(), set()
+    for part in inputs.visits.parts():
+        items |= set(part[C.ITEM].astype(str).unique())
+        recorded_columns |= {
+            c for c in candidates if c not in recorded_columns and recorded(part[c]).any()
+        }
+        mine = part.loc[part[C.CUSTOMER_ID].astype(str).isin(shown)]
+        if len(mine):
+            contexts.append(K.visit_contexts(mine, first, dims, levels))
+    if not contexts:
+        contexts.append(K.visit_contexts(inputs.visits.read([]), first, dims, levels))
+    return _concat(contexts), items, recorded_columns
 
 
 def build(inputs: Inputs, settings: ReportSettings) -> Report:
-    """Check the audiences (InputError before anything is built), then every section."""
-    dims = context_dims(inputs.scores, list(inputs.interim.visits.columns))
+    """Check the audiences (InputError before anything is built), then every section. The
+    scores are read a part at a time: the first-ranked rows for the shifts and the changes, every
+    row for the audiences part by part, and only the shown customers' rows (with their reasons)
+    for the cards, so memory grows with the customers, not with the rows scored for them."""
+    visit_columns = inputs.visits.columns()
+    dims = context_dims(inputs.scores.columns(), visit_columns)
+    first, hidden = first_rows(inputs.scores, dims, inputs)
+    contexts, visited_items, recorded_columns = history(inputs, first, dims)
     items = inputs.interim.items
-    skipped = check_audiences(
-        settings.audiences,
-        inputs.scores,
-        dims,
-        menu(inputs.interim, inputs.scores),
-        items,
-        inputs.date,
-    )
-    scores, hidden = K.visible(
-        inputs.scores, inputs.interim, inputs.suppression, inputs.consent_required
-    )
+    names = visited_items | set(first[C.ITEM].astype(str))
+    if items is not None:
+        names |= set(items[C.ITEM].astype(str))
+    skipped = check_audiences(settings.audiences, first, dims, sorted(names), items, inputs.date)
     min_group = settings.min_group
-    visits = inputs.interim.visits
-    visits = visits.loc[visits[C.CUSTOMER_ID].astype(str).isin(set(scores[C.CUSTOMER_ID]))]
-    contexts = K.visit_contexts(visits, scores, dims)
-    table = shifts(scores, dims, min_group)
+    table = shifts(first, dims, min_group)
 
     changed_ids: dict[str, str] = {}
     change: dict[str, Any] | None = None
     if inputs.previous is not None:
-        previous, _ = K.visible(
-            inputs.previous, inputs.interim, inputs.suppression, inputs.consent_required
-        )
-        if all(d in previous.columns for d in dims):
-            change = changes(scores, previous, dims, contexts, min_group)
+        if all(d in inputs.previous.columns() for d in dims):
+            previous, _ = first_rows(inputs.previous, dims, inputs)
+            change = changes(first, previous, dims, contexts, min_group)
             moved = change.pop("changed_top")
             changed_ids = {
                 str(r[C.CUSTOMER_ID]): f"{r['from']} → {r['to']}" for _, r in moved.iterrows()
             }
         else:
-            other = ", ".join(context_dims(previous))
+            other = ", ".join(context_dims(inputs.previous.columns()))
             change = {"incomparable": f"the previous scores have other contexts ({other})"}
 
-    scored = sorted(scores[C.CUSTOMER_ID].astype(str).unique())
+    scored = sorted(first[C.CUSTOMER_ID].astype(str).unique())
     chosen = K.frequent_customers(contexts, scored, settings.customers_max)
-    cards = K.cards(scores, contexts, dims, chosen, changed_ids)
+    columns = [C.CUSTOMER_ID, *dims, C.RANK, C.ITEM, C.PROBABILITY, "confident", "reasons"]
+    theirs = _concat(inputs.scores.read(columns, customers=chosen))
+    cards = K.cards(theirs, contexts, dims, chosen, changed_ids)
 
+    rules = [rule for rule in settings.audiences if rule.name not in skipped]
+    members = audiences_by_part(inputs.scores, rules, dims, items, set(scored))
     audiences: dict[str, pd.DataFrame] = {}
     shown_audiences = []
     for rule in settings.audiences:
@@ -106,25 +144,27 @@ def build(inputs: Inputs, settings: ReportSettings) -> Report:
                 {"name": rule.name, "description": rule.description, "skipped": skipped[rule.name]}
             )
             continue
-        members = K.audience(scores, rule, dims, items)
-        audiences[rule.name] = K.neutralise(members)
-        big = len(members) >= min_group
+        found = members[rule.name]
+        audiences[rule.name] = K.neutralise(found)
+        big = len(found) >= min_group
         shown_audiences.append(
             {
                 "name": rule.name,
                 "description": rule.description,
-                "size": len(members) if big else None,
-                "sample": members.head(settings.sample).to_dict("records") if big else [],
+                "size": len(found) if big else None,
+                "sample": found.head(settings.sample).round({C.PROBABILITY: 4}).to_dict("records")
+                if big
+                else [],
                 "file": f"{rule.name}.csv",
             }
         )
 
-    model = scores[["model_name", "model_version"]].drop_duplicates()
+    model = first[["model_name", "model_version"]].drop_duplicates()
     scored_model = {
         "name": str(model["model_name"].iloc[0]) if len(model) else "",
         "version": ", ".join(sorted(model["model_version"].astype(str).unique())),
     }
-    recorded_only = [d for d in recorded_dims(inputs.interim.visits) if d not in dims]
+    recorded_only = [d for d in recorded_dims(visit_columns, recorded_columns) if d not in dims]
     content = {
         "date": inputs.date,
         "previous_date": inputs.previous_date,
@@ -146,7 +186,7 @@ def build(inputs: Inputs, settings: ReportSettings) -> Report:
         "scores_path": inputs.scores_path,
         "audiences": shown_audiences,
         "change": change,
-        "data": {"cards": cards},
+        "data": pack_cards(cards),
     }
     summary = {
         "date": inputs.date,
@@ -158,6 +198,34 @@ def build(inputs: Inputs, settings: ReportSettings) -> Report:
         "changed": None if change is None else change.get("changed"),
     }
     return Report(render(content), audiences, summary)
+
+
+def audiences_by_part(
+    parts: ScoreParts,
+    rules: Sequence[Audience],
+    dims: Sequence[str],
+    items: pd.DataFrame | None,
+    shown: set[str],
+) -> dict[str, pd.DataFrame]:
+    """Each rule's members (:func:`~irm_models.report.customers.audience`), computed a part of
+    the scores at a time (a customer's rows are all in one part), most probable first."""
+    found: dict[str, list[pd.DataFrame]] = {rule.name: [] for rule in rules}
+    if rules:
+        columns = [C.CUSTOMER_ID, *dims, C.RANK, C.ITEM, C.PROBABILITY]
+        for part in parts.read(columns):
+            part = part.loc[part[C.CUSTOMER_ID].isin(shown)]
+            for rule in rules:
+                found[rule.name].append(K.audience(part, rule, dims, items))
+    return {
+        name: _concat(frames)
+        .sort_values([C.PROBABILITY, C.CUSTOMER_ID], ascending=[False, True], kind="stable")
+        .reset_index(drop=True)
+        for name, frames in found.items()
+    }
+
+
+def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(list(frames), ignore_index=True)
 
 
 def _shift_rows(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -3,9 +3,10 @@ audiences. Pure functions of the scores, the ingested visits and the consent lis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
@@ -17,24 +18,34 @@ from irm_models.visited import COVERAGE, context_keys, visit_contexts  # noqa: F
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
 
 
-def visible(
-    scores: pd.DataFrame,
+def hidden(
+    customers: Iterable[str],
     interim: Interim,
     suppression: Suppression | None,
     consent_required: bool,
-) -> tuple[pd.DataFrame, int]:
-    """The scores of the customers who may appear: never one who withdrew consent (or whose
-    consent is false), never one forgotten by `irm forget`, and with ``consent_required`` only
-    those of the customers table. Also how many customers were left out."""
-    ids = pd.Series(scores[C.CUSTOMER_ID].astype(str).unique())
+) -> set[str]:
+    """Those of ``customers`` who may not appear: who withdrew consent (or whose consent is
+    false), who were forgotten by `irm forget`, and with ``consent_required`` who are not in the
+    customers table."""
+    ids = pd.Series(pd.unique(np.asarray(list(customers), dtype=object).astype(str)))
     out = interim.not_consenting(ids)
     if suppression is not None:
         out |= set(ids[suppression.matches(ids)])
     listed = interim.listed() if consent_required else None
     if listed is not None:
         out |= set(ids) - listed
-    kept = scores.loc[~scores[C.CUSTOMER_ID].astype(str).isin(out)]
-    return kept, len(out & set(ids))
+    return out
+
+
+def visible(
+    scores: pd.DataFrame,
+    interim: Interim,
+    suppression: Suppression | None,
+    consent_required: bool,
+) -> tuple[pd.DataFrame, int]:
+    """The scores of the customers who may appear (:func:`hidden`), and how many were left out."""
+    out = hidden(scores[C.CUSTOMER_ID].unique(), interim, suppression, consent_required)
+    return scores.loc[~scores[C.CUSTOMER_ID].astype(str).isin(out)], len(out)
 
 
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +157,7 @@ def audience(
             C.CUSTOMER_ID: rows[C.CUSTOMER_ID].astype(str).to_numpy(),
             "context": context,
             C.ITEM: rows[C.ITEM].astype(str).to_numpy(),
-            C.PROBABILITY: rows[C.PROBABILITY].round(4).to_numpy(),
+            C.PROBABILITY: rows[C.PROBABILITY].to_numpy(),
         }
     )
 

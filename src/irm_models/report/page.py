@@ -38,6 +38,62 @@ def vega_bundle() -> str:
     return script.replace("</script", "<\\/script")
 
 
+REASON_SEP = "; "  # how the scores join a row's reasons (irm_models.explain)
+
+
+def pack_cards(cards: list[dict[str, Any]]) -> dict[str, Any]:
+    """The customer cards for the page's JSON, each repeated string written once: ``text`` holds
+    every distinct context description, item and reason clause (population reasons recur on
+    thousands of cards), and a card's contexts refer to it by position, as
+    ``[context, visits, confident, [[item, probability, [clause, ...]], ...]]``. The page's script
+    unpacks them (:func:`unpack_cards` is its Python twin, for tests); a page of 5,000 cards is
+    about a third of the size of the same cards written out."""
+    text: dict[str, int] = {}
+
+    def ref(value: str) -> int:
+        return text.setdefault(value, len(text))
+
+    packed = []
+    for card in cards:
+        contexts = [
+            [
+                ref(ctx["context"]),
+                ctx["visits"],
+                int(bool(ctx["confident"])),
+                [
+                    [ref(item), probability, [ref(c) for c in reasons.split(REASON_SEP)]]
+                    for item, probability, reasons in ctx["items"]
+                ],
+            ]
+            for ctx in card["contexts"]
+        ]
+        packed.append({**card, "contexts": contexts})
+    return {"text": list(text), "cards": packed}
+
+
+def unpack_cards(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cards :func:`pack_cards` packed, as they were."""
+    text = data["text"]
+    return [
+        {
+            **card,
+            "contexts": [
+                {
+                    "context": text[context],
+                    "visits": visits,
+                    "confident": bool(confident),
+                    "items": [
+                        [text[item], probability, REASON_SEP.join(text[c] for c in clauses)]
+                        for item, probability, clauses in items
+                    ],
+                }
+                for context, visits, confident, items in card["contexts"]
+            ],
+        }
+        for card in data["cards"]
+    ]
+
+
 def heatmap(table: pd.DataFrame, min_group: int) -> dict[str, Any] | None:
     """The Vega-Lite spec of the shifts: items x levels, one panel per context dimension; a
     suppressed cell is grey and labelled "fewer than N"."""

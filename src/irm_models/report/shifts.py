@@ -20,11 +20,15 @@ from irm_models.visited import context_keys
 NOT_CONTEXT = {*SCORE_COLUMNS, C.REQUEST_ID, C.CUSTOMER_ID, C.TS, "date"}
 
 
-def context_dims(scores: pd.DataFrame, known: Sequence[str] | None = None) -> list[str]:
+def context_dims(
+    scores: pd.DataFrame | Sequence[str], known: Sequence[str] | None = None
+) -> list[str]:
     """The context columns of the scored requests (the grid's dimensions, or a requests file's
     context columns), in their order; with ``known`` (the visits' columns), only those and the
-    daypart (a requests file's other columns, a ticket reference say, are not contexts)."""
-    found = [c for c in scores.columns if c not in NOT_CONTEXT]
+    daypart (a requests file's other columns, a ticket reference say, are not contexts).
+    ``scores``: the scores or their column names."""
+    names = scores.columns if isinstance(scores, pd.DataFrame) else scores
+    found = [c for c in names if c not in NOT_CONTEXT]
     return found if known is None else [c for c in found if c == C.DAYPART or c in set(known)]
 
 

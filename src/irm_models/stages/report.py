@@ -16,19 +16,21 @@ from rich.console import Console
 from irm_models.artifacts import Artifacts
 from irm_models.config import Paths, TrackingStore, group, tracking_store
 from irm_models.errors import InputError
+from irm_models.outputs import ScoreParts
 from irm_models.report.build import Inputs, build
 from irm_models.report.settings import ReportSettings
 from irm_models.reporting import summary_table
 
 
-def check_registered(tracking: TrackingStore, scores: pd.DataFrame, date: str) -> None:
+def check_registered(tracking: TrackingStore, parts: ScoreParts, date: str) -> None:
     """The model versions behind the scores still exist in the registry."""
     from irm_models.registry import store
     from irm_models.registry.store import local_store_missing, not_found
 
-    pairs = scores[["model_name", "model_version"]].drop_duplicates().astype(str)
+    columns = ["model_name", "model_version"]
+    pairs = pd.concat(list(parts.read(columns, first_only=True))).drop_duplicates().astype(str)
     missing_store = local_store_missing(tracking)
-    for name, version in pairs.itertuples(index=False):
+    for name, version in pairs.drop_duplicates().itertuples(index=False):
         gone = missing_store is not None
         if not gone:
             with store(tracking) as client:
@@ -59,13 +61,14 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         raise InputError(
             f"{artifacts.report_file('metrics')}: not found; run `irm train` (or `irm run`) first"
         )
-    interim = artifacts.read_interim()
+    interim = artifacts.read_interim(visits=False)
+    visits = artifacts.visit_buckets()
     date = dates[-1]
-    scores = artifacts.read_scores(date)
-    if scores.empty:
+    scores = artifacts.score_parts(date)
+    if scores.rows() == 0:
         raise InputError(f"{artifacts.scores_partition(date)}: no rows; run `irm score` again")
     check_registered(tracking_store(cfg), scores, date.date().isoformat())
-    previous = artifacts.read_scores(dates[-2]) if len(dates) > 1 else None
+    previous = artifacts.score_parts(dates[-2]) if len(dates) > 1 else None
     root = artifacts.paths.root
     where = artifacts.scores_partition(date)
     inputs = Inputs(
@@ -76,6 +79,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         metrics=metrics,
         register=artifacts.read_report("register"),
         interim=interim,
+        visits=visits,
         suppression=artifacts.read_suppression(),
         consent_required=bool(cfg.data.get("consent_required", False)),
         scores_path=str(where.relative_to(root) if where.is_relative_to(root) else where),
