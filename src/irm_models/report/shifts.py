@@ -14,6 +14,7 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.explain import phrase
+from irm_models.frames import among
 from irm_models.scoring import SCORE_COLUMNS
 from irm_models.visited import context_keys
 
@@ -57,7 +58,7 @@ def shifts(scores: pd.DataFrame, dims: Sequence[str], min_group: int) -> pd.Data
     rows = []
     for dim in dims:
         for level, at in first.groupby(first[dim].astype(str), sort=True, observed=True):
-            same = first.loc[first[C.CUSTOMER_ID].isin(set(at[C.CUSTOMER_ID]))]
+            same = first.loc[among(first[C.CUSTOMER_ID], at[C.CUSTOMER_ID].unique())]
             overall = same[C.ITEM].value_counts(normalize=True)
             share = at[C.ITEM].value_counts(normalize=True)
             counts = at.groupby(C.ITEM, observed=True)[C.CUSTOMER_ID].nunique()
