@@ -158,8 +158,9 @@ def summarize(req: pd.DataFrame, threshold: float | None, bins: int = 10) -> dic
         "mrr": float(req["rr"].mean()),
         **recall,
         **{f"precision@{k}": float(req[f"top{k}"].mean() / k) for k in CUTS},
+        # rows without a DCG (per-request rows made before it existed): undefined
         f"ndcg@{NB_CUT}": float((req[f"dcg{NB_CUT}"].to_numpy()[has] / ideal).mean())
-        if has.any()
+        if has.any() and f"dcg{NB_CUT}" in req
         else float("nan"),
         f"phr@{NB_CUT}": float((req[f"top{NB_CUT}"].to_numpy() > 0).mean()),
         "log_loss": float(req["ll"].sum() / req["n"].sum()),

@@ -96,7 +96,7 @@ def test_study_filters_by_hand():
             (f"r{c}", f"r{c}a", days, "latte"),
             (f"r{c}", f"r{c}b", days + pd.Timedelta(days=10), "latte"),
         ]
-    # heavy: 40 lines over 2 days = 20 a day >= mean 2 + 2 std 5.69 of everyone's
+    # heavy: 40 lines over 39 h (2 days) = 20 a day >= mean 2.0 + 2 x std 5.45 of the 12 rates
     rows += [("h", f"h{i}", days + pd.Timedelta(hours=i), "latte") for i in range(40)]
     rows += [("d", "d0", days, "latte"), ("d", "d1", days + pd.Timedelta(hours=5), "latte")]
     visits = pd.DataFrame(rows, columns=[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM])
