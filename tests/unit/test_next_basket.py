@@ -140,5 +140,5 @@ def test_bad_settings_are_refused(values, message):
 
 def test_protocol():
     assert is_next_basket({"protocol": "next_basket"}) and not is_next_basket({})
-    with pytest.raises(ConfigError, match="split.protocol must be 'time' or 'next_basket'"):
+    with pytest.raises(ConfigError, match=r"split\.protocol must be 'time' or 'next_basket'"):
         is_next_basket({"protocol": "leave_one_out"})
