@@ -130,7 +130,7 @@ def pair_scores(
     pair_customer: np.ndarray,
     pair_item: np.ndarray,
     settings: TifuSettings,
-    chunk: int = 512,
+    chunk: int | None = None,
 ) -> np.ndarray:
     """``alpha * own + (1 - alpha) * neighbours`` at every (customer, item) pair.
 
@@ -138,6 +138,8 @@ def pair_scores(
         vectors: :func:`customer_vectors`.
         pool: the rows (customers) neighbours are drawn from (those with baskets).
         pair_customer, pair_item: the row and column of each pair.
+        chunk: customers whose neighbours' mean is held at once (default: as many as keep it
+            within 2^24 customer x item cells, at most 512: 181 at 92 k products).
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -148,6 +150,7 @@ def pair_scores(
     k = min(settings.k, len(pool))
     knn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean")
     knn.fit(pool_vectors)
+    chunk = chunk or int(np.clip((1 << 24) // max(vectors.shape[1], 1), 1, 512))
     own = np.asarray(vectors[pair_customer, pair_item]).ravel()
     customers, where = np.unique(pair_customer, return_inverse=True)
     for start in range(0, len(customers), chunk):

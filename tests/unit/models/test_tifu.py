@@ -70,6 +70,19 @@ def test_scores_by_hand():
     np.testing.assert_allclose(tifu_for_pairs(_history(), pairs, SETTINGS), expected)
 
 
+def test_chunks_of_customers_give_the_same_scores(monkeypatch):
+    from irm_models.models import tifu
+
+    pairs = pd.DataFrame(
+        {C.CUSTOMER_ID: [c for c in "ABCD" for _ in "xyz"], C.ITEM: list("xyz") * 4}
+    )
+    whole = tifu_for_pairs(_history(), pairs, SETTINGS)
+    original = tifu.pair_scores
+    # one customer per chunk
+    monkeypatch.setattr(tifu, "pair_scores", lambda *a, **k: original(*a, **k, chunk=1))
+    np.testing.assert_allclose(tifu_for_pairs(_history(), pairs, SETTINGS), whole)
+
+
 def test_k_beyond_the_customers_and_alpha_one():
     pairs = pd.DataFrame({C.CUSTOMER_ID: ["A", "C"], C.ITEM: ["x", "x"]})
     # alpha = 1: the own vector alone, whatever k (capped at the 3 customers)
