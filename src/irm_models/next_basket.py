@@ -22,7 +22,9 @@ The study's filters (a public replication, RecSys 2023), all counted on the data
 ``split.min_baskets`` (customers with fewer baskets are dropped), ``split.min_item_count``
 (items in fewer lines are dropped), and ``split.noise_customers``: a customer whose baskets all
 fall on one calendar day, or whose lines per day of their span (first to last line, whole days
-rounded up) reach the mean plus two standard deviations of everyone's, is dropped.
+rounded up) exceed the mean plus two standard deviations of everyone's, is dropped (the study's
+code keeps rates strictly below it: the same but for a tie, where everyone buying at one rate
+would all be dropped).
 """
 
 from __future__ import annotations
@@ -110,13 +112,13 @@ def study_filter(
 
 def noise_customers(visits: pd.DataFrame) -> pd.Index:
     """The customers whose lines all fall on one calendar day, or whose lines per day of their
-    span (``ceil(days from first to last line)``) reach the mean + 2 std of everyone's."""
+    span (``ceil(days from first to last line)``) exceed the mean + 2 std of everyone's."""
     per = visits.groupby(C.CUSTOMER_ID, sort=False)[C.TS].agg(["min", "max", "size"])
     one_day = per["min"].dt.normalize() == per["max"].dt.normalize()
     days = np.ceil(1e-10 + (per["max"] - per["min"]) / pd.Timedelta(days=1))
     rate = per["size"] / days
     threshold = rate.mean() + 2 * rate.std(ddof=0)
-    return per.index[(one_day | (rate >= threshold)).to_numpy()]
+    return per.index[(one_day | (rate > threshold)).to_numpy()]
 
 
 @dataclass(frozen=True)

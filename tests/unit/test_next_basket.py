@@ -96,7 +96,7 @@ def test_study_filters_by_hand():
             (f"r{c}", f"r{c}a", days, "latte"),
             (f"r{c}", f"r{c}b", days + pd.Timedelta(days=10), "latte"),
         ]
-    # heavy: 40 lines over 39 h (2 days) = 20 a day >= mean 2.0 + 2 x std 5.45 of the 12 rates
+    # heavy: 40 lines over 39 h (2 days) = 20 a day > mean 2.0 + 2 x std 5.45 of the 12 rates
     rows += [("h", f"h{i}", days + pd.Timedelta(hours=i), "latte") for i in range(40)]
     rows += [("d", "d0", days, "latte"), ("d", "d1", days + pd.Timedelta(hours=5), "latte")]
     visits = pd.DataFrame(rows, columns=[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM])
@@ -109,6 +109,8 @@ def test_study_filters_by_hand():
     kept, report = study_filter(pd.concat([visits, rare], ignore_index=True), settings)
     assert sorted(kept[C.CUSTOMER_ID].unique()) == ["h"] and (kept[C.ITEM] == "latte").all()
     assert report["customers_few_baskets"] == 11 and report["items_rare"] == 1
+    # everyone at one rate (std 0): nobody is above the mean, nobody is noise
+    assert noise_customers(visits[visits[C.CUSTOMER_ID].str.startswith("r")]).empty
     # the noise rule on (the default), no other filter: h and d go, the regulars stay
     _, report = study_filter(visits, NextBasketSettings(min_baskets=1, min_item_count=1))
     assert report["customers_noise"] == 2 and report["customers"] == 10
