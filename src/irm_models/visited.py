@@ -57,8 +57,12 @@ def visit_contexts(
     levels = scored_levels(scores, dims) if levels is None else levels
     key_columns = [C.VISIT_ID] if C.VISIT_ID in visits.columns else [C.CUSTOMER_ID, C.TS]
     one = visits.drop_duplicates(key_columns)
-    frame = pd.DataFrame({C.CUSTOMER_ID: one[C.CUSTOMER_ID].astype(str).to_numpy()})
+    # integer codes throughout (a customer, a level of each dimension): text only for the result
+    customers, ids = pd.factorize(one[C.CUSTOMER_ID].astype(str), sort=True)
+    n = len(ids)
     matched = np.ones(len(one), dtype=bool)
+    key = np.zeros(len(one), dtype=np.int64)
+    names_by_dim = []
     for dim in dims:
         scored, default = levels[dim]
         if dim == C.DAYPART:
@@ -68,31 +72,61 @@ def visit_contexts(
         else:
             column = pd.Series(np.nan, index=one.index)
         known = recorded(column).to_numpy()
-        values = pd.Series(column.astype(str).to_numpy(), dtype=object)
-        in_scores = values.isin(scored).to_numpy()
+        codes, found = pd.factorize(column.astype(str), sort=True)
+        names = [str(v) for v in found]
+        in_scores = np.append(np.array([v in scored for v in names], dtype=bool), False)[codes]
         matched &= ~known | in_scores
-        fill = values.where(known & in_scores)
-        usual = most_frequent(frame[C.CUSTOMER_ID], fill).astype(object)
-        theirs = frame[C.CUSTOMER_ID].map(usual).astype(object)
-        frame[dim] = fill.fillna(theirs).fillna(default).to_numpy()
-    total = frame.groupby(C.CUSTOMER_ID).size().rename("total")
-    inside = frame.loc[matched].groupby(C.CUSTOMER_ID).size().rename("matched")
-    frame["key"] = context_keys(frame, dims).to_numpy()
-    counted = frame.loc[matched].groupby([C.CUSTOMER_ID, "key"]).size().rename("visits")
-    totals = pd.concat([total, inside], axis=1).fillna({"matched": 0}).astype(int)
-    counted = counted.reset_index().merge(
-        totals.rename_axis(C.CUSTOMER_ID).reset_index(), on=C.CUSTOMER_ID, how="right"
+        ok = known & in_scores
+        if default not in names:
+            names.append(default)
+        usual = _most_frequent_codes(customers[ok], codes[ok], n)
+        filled = np.where(ok, codes, usual[customers])
+        filled = np.where(filled >= 0, filled, names.index(default))
+        key = key * len(names) + filled
+        names_by_dim.append(names)
+    total = np.bincount(customers, minlength=n)
+    inside = np.bincount(customers[matched], minlength=n)
+    radix = np.int64(max(int(key.max(initial=0)) + 1, 1))
+    pairs, visits_in = np.unique(customers[matched] * radix + key[matched], return_counts=True)
+    who, keys = pairs // radix, pairs % radix
+    text = {k: _key_text(int(k), names_by_dim) for k in np.unique(keys)}
+    none = np.flatnonzero(inside == 0)  # a customer with no visit in a scored context: one row
+    who = np.concatenate([who, none])
+    counted = pd.DataFrame(
+        {
+            C.CUSTOMER_ID: pd.Series(np.asarray(ids, dtype=object)[who], dtype=str),
+            "key": pd.Series([text[k] for k in keys] + [None] * len(none), dtype=str),
+            "visits": np.concatenate([visits_in, np.zeros(len(none), dtype=np.int64)]),
+            "total": total[who],
+            "matched": inside[who],
+        }
     )
-    counted["visits"] = counted["visits"].fillna(0).astype(int)  # key missing: none matched
-    return counted.sort_values([C.CUSTOMER_ID, "visits", "key"], ascending=[True, False, True])
+    order = counted.sort_values([C.CUSTOMER_ID, "visits", "key"], ascending=[True, False, True])
+    return order.reset_index(drop=True)
 
 
-def most_frequent(keys: pd.Series, values: pd.Series) -> pd.Series:
-    """Each key's most frequent value (missing values ignored; ties: the first in sort order)."""
-    frame = pd.DataFrame({"key": keys.to_numpy(), "value": values.to_numpy()}).dropna()
-    counts = frame.groupby(["key", "value"], observed=True).size().rename("n").reset_index()
-    counts = counts.sort_values(["key", "n", "value"], ascending=[True, False, True])
-    return counts.drop_duplicates("key").set_index("key")["value"]
+def _most_frequent_codes(customers: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """Each of ``n`` customers' most frequent code (ties: the smallest, the first in sort order
+    when the codes were factorized sorted); -1 for a customer without any."""
+    out = np.full(n, -1, dtype=np.int64)
+    if len(codes) == 0:
+        return out
+    m = np.int64(codes.max() + 1)
+    pairs, counts = np.unique(customers * m + codes, return_counts=True)
+    who, code = pairs // m, pairs % m
+    order = np.lexsort((code, -counts, who))
+    first = order[np.r_[True, who[order][1:] != who[order][:-1]]]
+    out[who[first]] = code[first]
+    return out
+
+
+def _key_text(key: int, names_by_dim: list[list[str]]) -> str:
+    """A combined code back to the context key ("morning|kids")."""
+    parts = []
+    for names in reversed(names_by_dim):
+        key, code = divmod(key, len(names))
+        parts.append(names[code])
+    return "|".join(reversed(parts))
 
 
 def covering(contexts: pd.DataFrame, coverage: float = COVERAGE) -> pd.DataFrame:

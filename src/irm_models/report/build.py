@@ -13,6 +13,7 @@ from irm_models.buckets import VisitBuckets
 from irm_models.consent import Interim, Suppression
 from irm_models.data.contract import recorded
 from irm_models.errors import InputError
+from irm_models.frames import among
 from irm_models.outputs import ScoreParts
 from irm_models.report import customers as K
 from irm_models.report.headline import headline
@@ -89,7 +90,7 @@ def history(
         recorded_columns |= {
             c for c in candidates if c not in recorded_columns and recorded(part[c]).any()
         }
-        mine = part.loc[part[C.CUSTOMER_ID].astype(str).isin(shown)]
+        mine = part.loc[among(part[C.CUSTOMER_ID], shown)]
         if len(mine):
             contexts.append(K.visit_contexts(mine, first, dims, levels))
     if not contexts:
@@ -213,7 +214,7 @@ def audiences_by_part(
     if rules:
         columns = [C.CUSTOMER_ID, *dims, C.RANK, C.ITEM, C.PROBABILITY]
         for part in parts.read(columns):
-            part = part.loc[part[C.CUSTOMER_ID].isin(shown)]
+            part = part.loc[among(part[C.CUSTOMER_ID], shown)]
             for rule in rules:
                 found[rule.name].append(K.audience(part, rule, dims, items))
     return {

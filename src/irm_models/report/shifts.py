@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
@@ -54,17 +55,25 @@ def shifts(scores: pd.DataFrame, dims: Sequence[str], min_group: int) -> pd.Data
     Columns: dimension, level, item, share, overall, shift, customers.
     """
     first = top1(scores)
+    customers, _ = pd.factorize(first[C.CUSTOMER_ID])
+    items, names = pd.factorize(first[C.ITEM].astype(str), sort=True)
+    n_customers, n_items = int(customers.max(initial=-1)) + 1, len(names)
     rows = []
     for dim in dims:
-        for level, at in first.groupby(first[dim].astype(str), sort=True, observed=True):
-            same = first.loc[first[C.CUSTOMER_ID].isin(set(at[C.CUSTOMER_ID]))]
-            overall = same[C.ITEM].value_counts(normalize=True)
-            share = at[C.ITEM].value_counts(normalize=True)
-            counts = at.groupby(C.ITEM, observed=True)[C.CUSTOMER_ID].nunique()
-            for item in share.index.union(overall.index):
-                s, o = float(share.get(item, 0.0)), float(overall.get(item, 0.0))
-                n = int(counts.get(item, 0))
-                rows.append((dim, level, item, s, o, (s - o) * 100 if n >= min_group else None, n))
+        levels, level_names = pd.factorize(first[dim].astype(str), sort=True)
+        for code, level in enumerate(level_names):
+            at = levels == code
+            there = np.zeros(n_customers, dtype=bool)
+            there[customers[at]] = True
+            same = there[customers]  # every first row of the customers seen at this level
+            share = np.bincount(items[at], minlength=n_items) / at.sum()
+            overall = np.bincount(items[same], minlength=n_items) / same.sum()
+            pairs = np.unique(customers[at].astype(np.int64) * n_items + items[at])
+            counts = np.bincount(pairs % n_items, minlength=n_items)
+            for i in np.flatnonzero((share > 0) | (overall > 0)):
+                sh, ov, n = float(share[i]), float(overall[i]), int(counts[i])
+                shift = (sh - ov) * 100 if n >= min_group else None
+                rows.append((dim, str(level), str(names[i]), sh, ov, shift, n))
     columns = ["dimension", "level", "item", "share", "overall", "shift", "customers"]
     table = pd.DataFrame(rows, columns=columns)
     table["shift"] = pd.to_numeric(table["shift"]).astype(float)  # suppressed: NaN
