@@ -43,6 +43,11 @@ PROBABILITY = "probability"
 RANK = "rank"
 # Pair-table columns that identify a row and are never model inputs.
 PAIR_ID_COLUMNS: tuple[str, ...] = (REQUEST_ID, CUSTOMER_ID, TS)
+# A baseline's score that needs more than the features (the customer's baskets in order, their
+# nearest neighbours): computed by `irm features` on the validation and test pairs, never a
+# model input (:mod:`irm_models.models.tifu`).
+TIFU_SCORE = "tifu_knn_score"
+NOT_FEATURES: tuple[str, ...] = (*PAIR_ID_COLUMNS, LABEL, TIFU_SCORE)
 
 REQUIRED_VISIT_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, TS, ITEM)
 OPTIONAL_VISIT_COLUMNS: tuple[str, ...] = (VISIT_ID, COMPANION, INTENT)

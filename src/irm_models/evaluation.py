@@ -6,7 +6,7 @@ the best baseline with a bootstrap CI. The metric functions themselves are in :m
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from irm_models.models.baselines import (
     context_additive,
     oracle_probability,
 )
+from irm_models.models.tifu import TifuSettings
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class EvalSettings:
     baseline_context: tuple[str, ...] = (C.COMPANION, C.INTENT)
     additive_prior: float = ADDITIVE_PRIOR  # context_additive's shrinkage (pseudo-visits)
     additive_context: tuple[str, ...] | None = None  # its dimensions; None: every recorded one
+    tifu_knn: TifuSettings = field(default_factory=TifuSettings)  # read by `irm features`
 
     def __post_init__(self) -> None:
         if not self.additive_prior > 0:
@@ -65,6 +67,7 @@ class EvalSettings:
         for key in ("by_context", "baseline_context", "additive_context"):
             if values.get(key) is not None:
                 values[key] = tuple(str(c) for c in values[key])
+        values["tifu_knn"] = TifuSettings.from_config(values.get("tifu_knn"))
         return typed(cls, values, "evaluate")
 
 
@@ -136,6 +139,7 @@ class Comparison:
     models: dict[str, dict[str, float | None]]  # metrics per model
     best_baseline: str  # chosen on validation
     lifts: dict[str, dict[str, Any]]  # lift of hit@1 over each other model, bootstrap CI
+    recall_lifts: dict[str, dict[str, Any]]  # lift of recall@10 over each other model, same CI
     by_context: dict[str, Any]  # metrics per context level
     thresholds: dict[str, float | None]  # hand-over threshold per model (from validation)
     requests: dict[str, pd.DataFrame]  # per-request test rows per model (for plots)
@@ -152,6 +156,8 @@ class MetricsReport:
     # window (:func:`irm_models.refit.backtest_report`)
     served: dict[str, Any] | None = None
     refit_backtest: dict[str, Any] | None = None
+    # ``split=next_basket``: the study's filters' counts from features.json (None: time split)
+    next_basket: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         c = self.comparison
@@ -164,6 +170,9 @@ class MetricsReport:
                 "best_baseline": c.best_baseline,
                 "lift_hit@1": c.lifts[c.best_baseline],
                 "lift_hit@1_by_model": c.lifts,
+                "lift_recall@10_by_model": c.recall_lifts,
+                "protocol": "time" if self.next_basket is None else "next_basket",
+                **({} if self.next_basket is None else {"next_basket": self.next_basket}),
                 "candidate_recall": self.candidate_recall,
                 "handover_thresholds": c.thresholds,
                 "by_context": c.by_context,
@@ -218,6 +227,14 @@ def compare_models(
         for name in req_test
         if name != model
     }
+    recall = {name: _recall(r.reindex(ctx.index)) for name, r in req_test.items()}
+    recall_lifts = {
+        name: bootstrap_lift(
+            recall[model], recall[name], ctx[C.CUSTOMER_ID].to_numpy(), settings.bootstrap, seed
+        )
+        for name in req_test
+        if name != model
+    }
     by_context: dict[str, Any] = {}
     for dim in (*settings.by_context, CUSTOMER_HISTORY):
         by_context[dim] = {}
@@ -232,10 +249,17 @@ def compare_models(
         models=_clean(models),
         best_baseline=best,
         lifts=_clean(lifts),
+        recall_lifts=_clean(recall_lifts),
         by_context=_clean(by_context),
         thresholds=thresholds,
         requests=req_test,
     )
+
+
+def _recall(rows: pd.DataFrame, k: int = 10) -> np.ndarray:
+    """recall@k of each request (0 for a request without an ordered item)."""
+    basket = rows["basket"].to_numpy(dtype=float)
+    return np.where(basket > 0, rows[f"top{k}"].to_numpy() / np.maximum(basket, 1), 0.0)
 
 
 def compare_windows(

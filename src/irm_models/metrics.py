@@ -6,7 +6,12 @@ request (top-1 probability, hits, reciprocal rank, log-loss sum), and :func:`sum
 any subset of those rows, so the same numbers come out overall, per context slice and per bootstrap
 resample. For a basket, a hit is any ordered item; recall@k is the share of the basket's distinct
 items among the top k, precision@k the share of the top k that are in the basket (k slots, even
-when fewer items were ranked), both averaged over requests.
+when fewer items were ranked), both averaged over requests. The next-basket literature's two
+more, at k = 10: NDCG@10 with the ideal DCG over the *whole* basket (its published code divides
+by the DCG of every ordered item ranked first, so a basket of more than 10 items never reaches 1)
+and PHR@10, the share of requests (of customers, where each has one) with at least one ordered
+item in the top 10. A pair scored ``-inf`` is not recommended at all: it is never among the top k
+and never a hit (a baseline whose list stops early, as ``p_topfreq`` at the customer's own items).
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ import pandas as pd
 
 EPS = 1e-6
 CUTS: tuple[int, ...] = (3, 10)  # the k of recall@k and precision@k
+NB_CUT = 10  # the k of the next-basket literature's NDCG@k and PHR@k
 METRICS: tuple[str, ...] = (
     "hit@1",
     "hit@3",
     "mrr",
     *(f"recall@{k}" for k in CUTS),
     *(f"precision@{k}" for k in CUTS),
+    f"ndcg@{NB_CUT}",
+    f"phr@{NB_CUT}",
     "log_loss",
     "ece",
     "handover_rate",
@@ -46,7 +54,8 @@ def per_request(
         request: the request of each pair.
         label: 1 when the pair's item was ordered.
         prob: the model's probability for the pair (NaN counts as 0).
-        score: what ranks the pairs within a request (default ``prob``); ties keep pair order.
+        score: what ranks the pairs within a request (default ``prob``); ties keep pair order;
+            ``-inf``: not recommended (never ranked, never a hit).
         missed: ordered items per request that are not among its pairs; each adds a miss to the
             log loss at probability ``EPS``.
 
@@ -59,13 +68,15 @@ def per_request(
     code, uniques = pd.factorize(np.asarray(request))
     y = np.asarray(label, dtype=float)
     p = np.clip(np.nan_to_num(np.asarray(prob, dtype=float), nan=0.0), EPS, 1 - EPS)
-    s = p if score is None else np.nan_to_num(np.asarray(score, dtype=float), nan=-np.inf)
+    raw = p if score is None else np.asarray(score, dtype=float)
+    unlisted = np.isneginf(raw)  # not recommended
+    s = np.nan_to_num(raw, nan=-np.inf)
     n_req = len(uniques)
     order = np.lexsort((np.arange(len(code)), -s, code))
     c, y_o = code[order], y[order]
     size = np.bincount(c, minlength=n_req)
     first = np.concatenate([[0], np.cumsum(size)[:-1]])
-    rank = np.arange(len(c)) - first[c] + 1
+    rank = np.where(unlisted[order], np.inf, np.arange(len(c)) - first[c] + 1)
     best = np.full(n_req, np.inf)
     np.minimum.at(best, c[y_o > 0], rank[y_o > 0])
     ll = np.bincount(code, weights=-(y * np.log(p) + (1 - y) * np.log(1 - p)), minlength=n_req)
@@ -77,6 +88,8 @@ def per_request(
     within = {
         f"top{k}": np.bincount(c, weights=(y_o > 0) & (rank <= k), minlength=n_req) for k in CUTS
     }
+    gain = np.where((y_o > 0) & (rank <= NB_CUT), 1.0 / np.log2(np.minimum(rank, NB_CUT) + 1), 0)
+    within[f"dcg{NB_CUT}"] = np.bincount(c, weights=gain, minlength=n_req)
     top = p[order][first] if len(c) else np.array([])
     return pd.DataFrame(
         {
@@ -138,12 +151,18 @@ def summarize(req: pd.DataFrame, threshold: float | None, bins: int = 10) -> dic
         else float("nan")
         for k in CUTS
     }
+    ideal = ideal_dcg(basket[has])
     return {
         "hit@1": float(req["hit1"].mean()),
         "hit@3": float(req["hit3"].mean()),
         "mrr": float(req["rr"].mean()),
         **recall,
         **{f"precision@{k}": float(req[f"top{k}"].mean() / k) for k in CUTS},
+        # rows without a DCG (per-request rows made before it existed): undefined
+        f"ndcg@{NB_CUT}": float((req[f"dcg{NB_CUT}"].to_numpy()[has] / ideal).mean())
+        if has.any() and f"dcg{NB_CUT}" in req
+        else float("nan"),
+        f"phr@{NB_CUT}": float((req[f"top{NB_CUT}"].to_numpy() > 0).mean()),
         "log_loss": float(req["ll"].sum() / req["n"].sum()),
         "ece": ece(req["top_prob"].to_numpy(), req["hit1"].to_numpy(), bins),
         "handover_rate": float(handed.mean()),
@@ -151,6 +170,16 @@ def summarize(req: pd.DataFrame, threshold: float | None, bins: int = 10) -> dic
         if handed.any()
         else float("nan"),
     }
+
+
+def ideal_dcg(basket: np.ndarray) -> np.ndarray:
+    """The DCG of a basket of ``basket`` distinct items all ranked first: ``sum_{i=1..n} 1 /
+    log2(i + 1)`` over the whole basket (the next-basket literature's ideal, not capped at k)."""
+    n = np.asarray(basket, dtype=np.int64)
+    if not len(n):
+        return np.zeros(0)
+    steps = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, n.max() + 2)))])
+    return steps[n]
 
 
 def bootstrap_lift(

@@ -26,6 +26,15 @@ class Window:
         """``train``, ``valid`` or ``test``."""
         return self.name.rsplit("_", 1)[0]
 
+    @property
+    def key(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """What identifies the window's pairs (training windows of two plans may be one)."""
+        return (self.cutoff, self.end)
+
+    def history(self, visits: pd.DataFrame) -> pd.DataFrame:
+        """The visits the window's features read (the feature builder cuts them at the cutoff)."""
+        return visits
+
     def target(self, visits: pd.DataFrame) -> pd.DataFrame:
         """Every line of the visits that start inside the window (a basket is never split)."""
         start = visits.groupby(C.VISIT_ID, sort=False)[C.TS].transform("min")

@@ -20,6 +20,10 @@ MODELS = {
     "crm_favourite",
     "context_favourite",
     "context_additive",
+    "g_topfreq",
+    "p_topfreq",
+    "gp_topfreq",
+    "tifu_knn",
 }
 
 
@@ -45,6 +49,8 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
         "best_baseline",
         "lift_hit@1",
         "lift_hit@1_by_model",
+        "lift_recall@10_by_model",
+        "protocol",
         "candidate_recall",
         "handover_thresholds",
         "by_context",
@@ -69,6 +75,11 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
     assert m["lift_hit@1_by_model"][m["best_baseline"]] == m["lift_hit@1"]
     for name, lift in m["lift_hit@1_by_model"].items():  # hit@1 of the model minus the other's
         expected = m["models"]["lightgbm"]["hit@1"] - m["models"][name]["hit@1"]
+        assert lift["value"] == pytest.approx(expected)
+    assert m["protocol"] == "time"
+    assert set(m["lift_recall@10_by_model"]) == set(m["lift_hit@1_by_model"])
+    for name, lift in m["lift_recall@10_by_model"].items():
+        expected = m["models"]["lightgbm"]["recall@10"] - m["models"][name]["recall@10"]
         assert lift["value"] == pytest.approx(expected)
     assert m["candidate_recall"] >= 0.95
     assert {"companion", "intent", "daypart"} <= set(m["by_context"])

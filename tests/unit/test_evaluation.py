@@ -42,10 +42,13 @@ def test_metrics_report_has_today_s_keys_in_order_and_no_placeholders():
         "best_baseline",
         "lift_hit@1",
         "lift_hit@1_by_model",
+        "lift_recall@10_by_model",
+        "protocol",
         "candidate_recall",
         "handover_thresholds",
         "by_context",
     ]
+    assert report["protocol"] == "time"
     assert report["n_test_visits"] == 2 and report["candidate_recall"] == 1.0
     assert report["models"]["lightgbm"]["hit@1"] == 1.0
     assert report["lift_hit@1"] == report["lift_hit@1_by_model"][report["best_baseline"]]

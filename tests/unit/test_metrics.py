@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from irm_models.metrics import (
+    METRICS,
     bootstrap_lift,
     ece,
     handover_threshold,
@@ -138,6 +139,31 @@ def test_recall_at_k_cuts_the_ranking():
     m = summarize(r, threshold=None)
     assert (m["recall@3"], m["recall@10"]) == (pytest.approx(1 / 4), pytest.approx(2 / 4))
     assert (m["precision@3"], m["precision@10"]) == (pytest.approx(1 / 3), pytest.approx(2 / 10))
+
+
+def test_ndcg_and_phr_at_10_by_hand():
+    # request v: twelve candidates, ordered items ranked 2, 5 and 11, one more not a candidate:
+    #   DCG@10 = 1/log2(3) + 1/log2(6) = 0.63093 + 0.38685 = 1.01778; the ideal DCG is over the
+    #   whole basket of 4: 1 + 0.63093 + 0.5 + 0.43068 = 2.56161 -> NDCG 0.39732
+    # request w: its one ordered item ranked 12th (out of the top 10): NDCG 0, no hit
+    prob = np.tile(np.linspace(0.9, 0.2, 12), 2)
+    label = np.zeros(24, dtype=int)
+    label[[1, 4, 10, 23]] = 1
+    r = per_request(["v"] * 12 + ["w"] * 12, label, prob, missed={"v": 1})
+    assert r.loc["v", "dcg10"] == pytest.approx(1 / np.log2(3) + 1 / np.log2(6))
+    m = summarize(r, threshold=None)
+    assert m["ndcg@10"] == pytest.approx((1.01778 / 2.56161 + 0) / 2, abs=1e-5)
+    assert m["phr@10"] == pytest.approx(0.5)
+    assert set(m) == set(METRICS)
+
+
+def test_a_pair_scored_minus_infinity_is_never_recommended():
+    # a ranks first by probability but its score is -inf: b is the top item, a is never a hit
+    r = per_request(["v", "v"], [1, 0], [0.9, 0.1], [-np.inf, 0.1])
+    assert r.loc["v", "rr"] == 0 and r.loc["v", "top10"] == 0 and not r.loc["v", "hit1"]
+    # NaN scores still rank last (the ranking of every existing model is unchanged)
+    r = per_request(["v", "v"], [1, 0], [0.9, 0.1], [np.nan, 0.1])
+    assert r.loc["v", "rr"] == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------ calibration base (ranker)

@@ -19,6 +19,20 @@ model sees. Ranking by these probabilities gives the textbook rules:
   slice of the customer's history backs off to what everyone does in that context
   (:func:`context_additive`).
 
+The next-basket literature's baselines, under its names, so a result can be put beside the
+published ones (counts are of baskets: a visit holding an item twice counts once):
+
+* ``g_topfreq`` (TopPopular): the items by how many baskets of everyone's history hold them,
+  the same numbers as ``popularity``;
+* ``p_topfreq`` (TopPersonal): the customer's items by how many of their past baskets hold them
+  (probability: that share); an item they never bought is not recommended at all (``-inf``: the
+  list stops at their own items, as the literature's does), ties keep candidate order;
+* ``gp_topfreq``: ``p_topfreq`` padded with ``g_topfreq``: the customer's items by count, ties
+  and the rest by popularity (``(count + pop / 2) / (visits + 1)``: the half keeps the order
+  lexicographic, whatever the popularity);
+* ``tifu_knn``: TIFU-KNN (:mod:`irm_models.models.tifu`), the score `irm features` computed into
+  the validation and test pairs' ``tifu_knn_score`` column.
+
 And ``oracle``: the generator's true probabilities (synthetic data only).
 """
 
@@ -30,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
-from irm_models.errors import ConfigError
+from irm_models.errors import ConfigError, InputError
 from irm_models.features import slice_name
 
 BASELINES: tuple[str, ...] = (
@@ -39,6 +53,10 @@ BASELINES: tuple[str, ...] = (
     "crm_favourite",
     "context_favourite",
     "context_additive",
+    "g_topfreq",
+    "p_topfreq",
+    "gp_topfreq",
+    "tifu_knn",
 )
 POP_PRIOR = 20.0
 ADDITIVE_PRIOR = 50.0  # evaluate.additive_prior's default
@@ -65,8 +83,10 @@ def baseline_probability(
     if name == "context_additive":
         return context_additive(pairs, additive_dimensions(pairs), additive_prior)
     ctx = slice_name(context)
+    if name in ("p_topfreq", "gp_topfreq", "tifu_knn"):
+        return topfreq_probability(name, pairs)
     pop = _col(pairs, "pop_share")
-    if name == "popularity" or (name == "context_popularity" and not context):
+    if name in ("popularity", "g_topfreq") or (name == "context_popularity" and not context):
         return pop
     if name == "context_popularity":
         n = np.nan_to_num(_col(pairs, f"pop_n_{ctx}"))
@@ -80,6 +100,22 @@ def baseline_probability(
         cnt = np.nan_to_num(_col(pairs, f"cust_cnt_{ctx}"))
         return (cnt + crm) / (n + 1.0)
     raise ConfigError(f"unknown baseline {name!r}; known: {list(BASELINES)}")
+
+
+def topfreq_probability(name: str, pairs: pd.DataFrame) -> np.ndarray:
+    """``p_topfreq``, ``gp_topfreq`` or ``tifu_knn`` for every pair (see the module's header)."""
+    if name == "tifu_knn":
+        if C.TIFU_SCORE not in pairs.columns:
+            raise InputError(
+                f"the pair table has no {C.TIFU_SCORE!r} column (built before the tifu_knn "
+                "baseline existed): run `irm features` again"
+            )
+        return pairs[C.TIFU_SCORE].to_numpy(dtype=float)
+    count, visits = _col(pairs, "cust_cnt"), _col(pairs, "cust_visits")
+    if name == "p_topfreq":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(count > 0, count / np.maximum(visits, 1.0), -np.inf)
+    return (count + _col(pairs, "pop_share") / 2) / (visits + 1.0)
 
 
 def additive_dimensions(pairs: pd.DataFrame) -> list[str]:

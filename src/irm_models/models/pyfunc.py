@@ -53,7 +53,7 @@ def made_up_pairs(
     columns: dict[str, Any] = {}
     for col, dtype in dtypes.items():
         kind = pd.api.types.pandas_dtype(dtype)
-        if col == C.LABEL:
+        if col in (C.LABEL, C.TIFU_SCORE):  # not inputs: a scoring pair table has neither
             continue
         if col in (C.REQUEST_ID, C.CUSTOMER_ID):
             columns[col] = [f"example-{col.split('_')[0]}-{r}" for r in request]

@@ -33,7 +33,7 @@ class FeatureSchema:
         categorical ones (from ``values``, default ``pairs``: a frame holding at least every
         categorical column whole, when ``pairs`` holds only a few rows)."""
         values = pairs if values is None else values
-        features = tuple(c for c in pairs.columns if c not in (*C.PAIR_ID_COLUMNS, C.LABEL))
+        features = tuple(c for c in pairs.columns if c not in C.NOT_FEATURES)
         categorical = {
             c: tuple(sorted(values[c].dropna().astype(str).unique()))
             for c in features
@@ -43,7 +43,7 @@ class FeatureSchema:
 
     def check(self, pairs: pd.DataFrame) -> None:
         """Raise InputError naming the features that differ from the schema."""
-        given = [c for c in pairs.columns if c not in (*C.PAIR_ID_COLUMNS, C.LABEL)]
+        given = [c for c in pairs.columns if c not in C.NOT_FEATURES]
         missing = [c for c in self.features if c not in pairs.columns]
         extra = [c for c in given if c not in self.features]
         kinds = [

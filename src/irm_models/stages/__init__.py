@@ -92,8 +92,9 @@ STAGES: dict[str, Stage] = {
             "features",
             "build the pair tables of every time window into data/features/",
             "irm_models.stages.features",
-            # model.refit: the pair tables of the refit and its backtest are built too
-            ("seed", *DATA_SPEC, "features", "split", "model.refit", "paths"),
+            # model.refit: the pair tables of the refit and its backtest are built too;
+            # evaluate.tifu_knn: the tifu_knn baseline's score of the validation and test pairs
+            ("seed", *DATA_SPEC, "features", "split", "model.refit", "evaluate.tifu_knn", "paths"),
         ),
         Stage(
             "train",

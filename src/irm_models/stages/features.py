@@ -6,7 +6,12 @@ and ``test`` (training windows stacked in order), the ordered lines of ``valid``
 candidate recall). With ``model.refit`` (the default) also the training and calibration pairs of
 the refit that is served (``refit_train``, ``refit_calib``: training windows slid forward to end
 at the newest visit) and of its backtest (``backtest_train``, ``backtest_calib``: slid to end at
-the test window's start), by the same builder (:func:`irm_models.splits.refit_plan`).
+the test window's start), by the same builder (:func:`irm_models.splits.refit_plan`). The
+validation and test pairs also carry the ``tifu_knn`` baseline's score (``evaluate.tifu_knn``).
+
+``split=next_basket`` (:mod:`irm_models.next_basket`) plans the windows by basket instead: each
+customer's last basket is the test target, the one before it the validation target, earlier
+ones the training targets, after the study's filters (counted in ``features.json``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ from irm_models.data.contract import DataSpec
 from irm_models.errors import InputError
 from irm_models.features import FeatureSpec, candidate_recall
 from irm_models.features.labelled import window_pairs
+from irm_models.models.tifu import TifuSettings
+from irm_models.next_basket import (
+    NextBasketSettings,
+    basket_sizes,
+    basket_windows,
+    check_basket_sizes,
+    is_next_basket,
+    study_filter,
+)
 from irm_models.reporting import progress, summary_table
 from irm_models.splits import (
     BACKTEST,
@@ -45,21 +59,16 @@ TRAINING = ("train", f"{BACKTEST}_train", f"{REFIT}_train")
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
     artifacts = Artifacts(Paths.of(cfg))
     spec = FeatureSpec.of(DataSpec.from_config(group(cfg, "data")), group(cfg, "features"))
-    split = SplitSettings.from_config(group(cfg, "split"))
+    tifu = TifuSettings.from_config(group(cfg, "evaluate.tifu_knn"))
     seed = int(cfg.seed)
     interim = artifacts.read_interim()
     visits = interim.visits
-    plan = windows(split, visits)
-    refit: dict[str, dict[str, Any]] = {}  # report entry per refit kind
-    if bool(cfg.model.refit):
-        for kind in (BACKTEST, REFIT):
-            train, calib = refit_plan(split, visits, kind)
-            plan += [*train, *calib]
-            refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
-    check_sizes(split, window_sizes(plan, visits), visits)
-    # a refit's training window identical to an earlier one (same cutoff and end) is built once
-    uses = Counter((w.cutoff, w.end) for w in plan if w.split in TRAINING)
-    kept: dict[tuple[pd.Timestamp, pd.Timestamp], Any] = {}
+    plan, refit, newcomer_share, filtered, visits = _plan(
+        group(cfg, "split"), visits, bool(cfg.model.refit)
+    )
+    # a refit's training window identical to an earlier one (same key) is built once
+    uses = Counter(w.key for w in plan if w.split in TRAINING)
+    kept: dict[Any, Any] = {}
     built: dict[str, dict[str, Any]] = {}  # report entry per window
     summaries: dict[str, dict[str, Any]] = {}  # report entry per evaluated split
     columns = 0
@@ -71,13 +80,20 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             planned, parts, lines, steps = [], [], [], []
             for index, window in group_:
                 planned.append(window)
-                share = split.newcomer_share if name in TRAINING else 0.0
-                key = (window.cutoff, window.end)
+                share = newcomer_share if name in TRAINING else 0.0
+                key = window.key
                 if name in TRAINING and key in kept:
                     pairs = kept[key]
                 else:
                     pairs = window_pairs(
-                        visits, window, spec, interim.items, share, seed + index, interim.customers
+                        visits,
+                        window,
+                        spec,
+                        interim.items,
+                        share,
+                        seed + index,
+                        interim.customers,
+                        tifu if name in ("valid", "test") else None,
                     )
                 if name in TRAINING:
                     uses[key] -= 1
@@ -124,6 +140,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         "candidate_recall": summaries["test"]["candidate_recall"],
         "features": columns,
         **({"refit": refit} if refit else {}),
+        **({"next_basket": filtered} if filtered is not None else {}),
     }
     artifacts.write_report("features", report)
 
@@ -142,6 +159,33 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         )
     )
     return report
+
+
+def _plan(
+    split_cfg: dict[str, Any], visits: pd.DataFrame, with_refit: bool
+) -> tuple[list[Any], dict[str, dict[str, Any]], float, dict[str, int] | None, pd.DataFrame]:
+    """The windows of ``split`` (time or next-basket), the refit's report entries, the training
+    windows' newcomer share, the next-basket filters' counts (``None`` for the time split) and the
+    visits the windows read (the filtered ones for next-basket), all checked for size."""
+    refit: dict[str, dict[str, Any]] = {}  # report entry per refit kind
+    if is_next_basket(split_cfg):
+        settings = NextBasketSettings.from_config(split_cfg)
+        visits, filtered = study_filter(visits, settings)
+        plan = basket_windows(settings, visits, with_refit)
+        for kind in (BACKTEST, REFIT) if with_refit else ():
+            train = [w for w in plan if w.split == f"{kind}_train"]
+            refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
+        check_basket_sizes(settings, basket_sizes(plan, visits), filtered)
+        return plan, refit, settings.newcomer_share, filtered, visits
+    split = SplitSettings.from_config(split_cfg)
+    plan = windows(split, visits)
+    if with_refit:
+        for kind in (BACKTEST, REFIT):
+            train, calib = refit_plan(split, visits, kind)
+            plan += [*train, *calib]
+            refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
+    check_sizes(split, window_sizes(plan, visits), visits)
+    return plan, refit, split.newcomer_share, None, visits
 
 
 def _no_visits(name: str, cutoff: pd.Timestamp, end: pd.Timestamp) -> InputError:

@@ -74,6 +74,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             window=_windows(features_report),
             comparison=comparison,
             candidate_recall=candidate_recall(data["test"], data["test_orders"]),
+            next_basket=features_report.get("next_basket"),
         )
         ranker.meta.update(
             handover_threshold=comparison.thresholds[MODEL],
@@ -121,6 +122,8 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         f"{lift_text(comparison.lifts['crm_favourite'])}; candidate recall "
         f"{report.candidate_recall:.3f}; MLflow run {run_id}"
     )
+    if report.next_basket is not None:
+        console.print(_next_basket_line(comparison))
     if report.refit_backtest is not None and report.served is not None:
         back = report.refit_backtest
         console.print(
@@ -131,6 +134,19 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             f"{lift_text(back['lift_hit@1_by_model'][MODEL])} over the time-split model"
         )
     return report.to_dict()
+
+
+def _next_basket_line(c: Comparison) -> str:
+    """split=next_basket: recall@10 of the model and its lift over the literature's baselines."""
+    lifts = "; ".join(
+        f"over {name} {lift_text(c.recall_lifts[name])}"
+        for name in dict.fromkeys((c.best_baseline, "p_topfreq", "tifu_knn", "g_topfreq"))
+        if name in c.recall_lifts
+    )
+    return (
+        f"next basket ({c.n_test_visits:,} customers' last baskets): {MODEL} recall@10 "
+        f"{c.models[MODEL]['recall@10']:.3f}, lift of recall@10 {lifts}"
+    )
 
 
 class _Refits:

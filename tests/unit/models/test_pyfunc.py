@@ -62,6 +62,16 @@ def test_the_example_has_the_real_columns_and_dtypes_and_none_of_the_data():
     pd.testing.assert_frame_equal(example, made_up_pairs(schema, real.dtypes.to_dict()))
 
 
+def test_the_tifu_knn_score_is_neither_a_feature_nor_an_input():
+    # the validation and test pairs carry the tifu_knn baseline's score; a scoring pair table
+    # does not: the model neither reads it nor asks for it
+    real = _pairs().assign(**{C.TIFU_SCORE: 0.5})
+    schema = FeatureSchema.fit(real)
+    assert C.TIFU_SCORE not in schema.features
+    assert C.TIFU_SCORE not in made_up_pairs(schema, real.dtypes.to_dict())
+    schema.check(_pairs())  # no error: the same model scores pairs without it
+
+
 def test_the_signature_is_the_one_the_real_pairs_give():
     real = _pairs()
     example = made_up_pairs(FeatureSchema.fit(real), real.dtypes.to_dict())
