@@ -47,7 +47,8 @@ PAIR_ID_COLUMNS: tuple[str, ...] = (REQUEST_ID, CUSTOMER_ID, TS)
 # nearest neighbours): computed by `irm features` on the validation and test pairs, never a
 # model input (:mod:`irm_models.models.tifu`).
 TIFU_SCORE = "tifu_knn_score"
-NOT_FEATURES: tuple[str, ...] = (*PAIR_ID_COLUMNS, LABEL, TIFU_SCORE)
+NOT_INPUTS: tuple[str, ...] = (LABEL, TIFU_SCORE)  # in a pair table, never the model's input
+NOT_FEATURES: tuple[str, ...] = (*PAIR_ID_COLUMNS, *NOT_INPUTS)
 
 REQUIRED_VISIT_COLUMNS: tuple[str, ...] = (CUSTOMER_ID, TS, ITEM)
 OPTIONAL_VISIT_COLUMNS: tuple[str, ...] = (VISIT_ID, COMPANION, INTENT)

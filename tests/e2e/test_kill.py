@@ -45,7 +45,14 @@ KILLS = 5  # per stage, one of them inside the swap
 MAX_TRIES = 9  # a run may finish before its kill moment: try again, up to this many runs
 LEFTOVER = re.compile(r"^\..+\.(tmp|old)-")  # a temporary sibling of an output (io.atomic_*)
 # left out of the comparison: timings, run ids, when it ran
-VOLATILE = {"seconds", "seconds_by_step", "trials_per_minute", "mlflow_run_id", "as_of"}
+VOLATILE = {
+    "seconds",
+    "seconds_by_step",
+    "requests_per_s",
+    "trials_per_minute",
+    "mlflow_run_id",
+    "as_of",
+}
 # the refit (model.refit) fits twice more between the same writes: kills would only land there more
 FAST_MODEL = ("model.early_stopping_rounds=5", "model.params.num_threads=1", "model.refit=false")
 # 2 of the 36 contexts of the grid, no reasons: the stage's own work is then a small part

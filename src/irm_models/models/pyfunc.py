@@ -24,8 +24,9 @@ ARTIFACT = "ranker"  # the artifact key mlflow_model.PreferenceModel reads
 
 
 def as_model_input(pairs: pd.DataFrame) -> pd.DataFrame:
-    """A pair table as the pyfunc model takes it: categories become strings, no label."""
-    out = pairs.drop(columns=[C.LABEL], errors="ignore").copy()
+    """A pair table as the pyfunc model takes it: categories become strings, no label (nor a
+    baseline's score carried by evaluation pairs)."""
+    out = pairs.drop(columns=list(C.NOT_INPUTS), errors="ignore").copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype) or out[col].dtype == bool:
             out[col] = out[col].astype(object).where(out[col].notna(), None).astype(str)
@@ -53,7 +54,7 @@ def made_up_pairs(
     columns: dict[str, Any] = {}
     for col, dtype in dtypes.items():
         kind = pd.api.types.pandas_dtype(dtype)
-        if col in (C.LABEL, C.TIFU_SCORE):  # not inputs: a scoring pair table has neither
+        if col in C.NOT_INPUTS:  # a scoring pair table has neither
             continue
         if col in (C.REQUEST_ID, C.CUSTOMER_ID):
             columns[col] = [f"example-{col.split('_')[0]}-{r}" for r in request]
