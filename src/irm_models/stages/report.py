@@ -30,7 +30,7 @@ def check_registered(tracking: TrackingStore, parts: ScoreParts, date: str) -> N
     columns = ["model_name", "model_version"]
     pairs = pd.concat(list(parts.read(columns, first_only=True))).drop_duplicates().astype(str)
     missing_store = local_store_missing(tracking)
-    for name, version in pairs.drop_duplicates().itertuples(index=False):
+    for name, version in pairs.itertuples(index=False):
         gone = missing_store is not None
         if not gone:
             with store(tracking) as client:
