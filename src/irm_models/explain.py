@@ -247,7 +247,7 @@ class Explainer:
             for k, name in enumerate(names):
                 pick = np.flatnonzero(ok & (best == k))
                 if len(pick):
-                    words = _say(spec[name], rows.iloc[pick])
+                    words = _say(spec[name], rows[_read_by(spec[name], rows)].iloc[pick])
                     out[pick] = np.where(out[pick] == "", words, out[pick] + "; " + words)
         return out
 
@@ -285,6 +285,40 @@ def _sayable(group: Group, rows: pd.DataFrame) -> np.ndarray:
     if group.kind == "customer_slice":
         return ok & (rows[f"cust_n_{name}"] > 0).to_numpy()
     return ok & rows[f"pop_share_{name}"].notna().to_numpy()
+
+
+def _read_by(group: Group, rows: pd.DataFrame) -> list[str]:
+    """The columns :func:`_say` reads for ``group``: a few of the pair table's hundred-odd, so the
+    rows of each reason are taken from a narrow frame."""
+    fixed = {
+        "habit": ["cust_cnt", "cust_visits"],
+        "recency": ["in_last_visit", "days_since_item"],
+        "popular": ["pop_share"],
+        "hour": [C.HOUR],
+        "numeric": list(group.columns[:1]),
+    }
+    if group.kind in fixed:
+        return fixed[group.kind]
+    name = SEP.join(group.columns)
+    context = [
+        c if c in rows or c.removesuffix(BIN) not in rows else c.removesuffix(BIN)
+        for c in group.columns
+    ]
+    if group.kind == "customer_slice":
+        return [*context, f"cust_cnt_{name}", f"cust_n_{name}"]
+    return [*context, f"pop_share_{name}"]
+
+
+def _distinct_rows(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(position of the first row of each distinct combination of ``keys``, the combination of
+    every row): ``np.unique(..., axis=0)`` without its lexicographic sort of row records (the
+    slow part of saying millions of reasons), the codes kept below the row count at every step."""
+    combination = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        codes, uniques = pd.factorize(key)
+        combination = pd.factorize(combination * len(uniques) + codes)[0]
+    _, first = np.unique(combination, return_index=True)
+    return first, combination
 
 
 def _ints(values: pd.Series, scale: float = 1.0) -> np.ndarray:
@@ -349,6 +383,6 @@ def _say(group: Group, rows: pd.DataFrame) -> np.ndarray:
                 return f"in {pct}% of everyone's visits {words}"
 
         keys += [codes for codes, _ in context]
-    unique, inverse = np.unique(np.column_stack(keys), axis=0, return_inverse=True)
-    texts = np.array([say(*(int(v) for v in row)) for row in unique], dtype=object)
-    return texts[inverse.ravel()]
+    first, combination = _distinct_rows(keys)
+    texts = np.array([say(*(int(key[i]) for key in keys)) for i in first], dtype=object)
+    return texts[combination]

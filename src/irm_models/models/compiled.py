@@ -32,7 +32,8 @@ from irm_models.io import atomic_dir
 TOLERANCE = 1e-9  # max |compiled margin - LightGBM margin| on the checked sample
 SAMPLE_ROWS = 20_000  # pairs of the first chunk checked against LightGBM
 MODEL, OBJECT, MANIFEST = "model.txt", "trees.o", "compiled.json"
-BLOCK_ROWS = 1 << 16  # rows converted and predicted at a time (~90 MB of copies at 119 features)
+BLOCK_ROWS = 1 << 16  # rows predicted at a time (a 62 MB float64 buffer at 119 features)
+TILE_ROWS = 1 << 10  # rows transposed at a time: source and target stay in the CPU's cache
 
 
 class CacheError(Exception):
@@ -62,12 +63,18 @@ class CompiledTrees:
         return (_load, (self.folder, key, self.model.num_feature()))
 
     def margin(self, x: np.ndarray) -> np.ndarray:
-        # lleaves reads C-ordered float64; the model matrix is F-ordered float32: transposing the
-        # float32 first, then widening, is 5x faster than numpy's one transposing cast (measured).
-        # Block by block, so the copies cost BLOCK_ROWS rows, not 3x the chunk's matrix.
+        # lleaves reads C-ordered float64; the model matrix is F-ordered float32. Each block of
+        # BLOCK_ROWS rows is copied into one reused C-ordered float64 buffer a tile of TILE_ROWS
+        # rows at a time: a tile's columns and rows both fit in cache, which makes the
+        # transposing, widening copy 2x faster than whole-block copies (measured) and the copies
+        # cost one buffer, not 3x the chunk's matrix.
         out = np.empty(len(x))
+        buffer = np.empty((min(len(x), BLOCK_ROWS), x.shape[1]))
         for start in range(0, len(x), BLOCK_ROWS):
-            rows = np.ascontiguousarray(x[start : start + BLOCK_ROWS]).astype(np.float64)
+            block = x[start : start + BLOCK_ROWS]
+            rows = buffer[: len(block)]
+            for tile in range(0, len(block), TILE_ROWS):
+                rows[tile : tile + TILE_ROWS] = block[tile : tile + TILE_ROWS]
             out[start : start + len(rows)] = self.model.predict(rows, n_jobs=os.cpu_count() or 1)
         return out
 

@@ -130,4 +130,6 @@ def test_margins_block_by_block_equal_one_pass(boosters, x, tmp_path, monkeypatc
     trees = K.compiled_trees(boosters[0], 8, tmp_path / "m", print)
     whole = trees.margin(x)
     monkeypatch.setattr(K, "BLOCK_ROWS", 64)  # 300 rows: five blocks, the last one short
+    monkeypatch.setattr(K, "TILE_ROWS", 10)  # tiles of 10 rows, the last of each block short
     assert np.array_equal(trees.margin(x), whole)
+    assert np.array_equal(trees.margin(x[:0]), whole[:0])
