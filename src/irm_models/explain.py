@@ -271,20 +271,27 @@ def _coded(rows: pd.DataFrame, col: str, say=phrase) -> tuple[np.ndarray, list[s
 
 
 def _sayable(group: Group, rows: pd.DataFrame) -> np.ndarray:
-    """Where the words of a group can be said (the numbers and the context behind them exist)."""
+    """Where the words of a group can be said: the numbers and the context behind them exist,
+    and they speak for the item (a reason never reads "ordered it on 0 of 16 visits" or "in 0% of
+    everyone's visits")."""
     if group.kind == "habit":
-        return (rows["cust_visits"] > 0).to_numpy()
+        return ((rows["cust_visits"] > 0) & (rows["cust_cnt"] > 0)).to_numpy()
     if group.kind == "recency":
         return rows["days_since_item"].notna().to_numpy()
-    if group.kind in ("popular", "hour"):
+    if group.kind == "popular":
+        return _ints(rows["pop_share"], 100) > 0
+    if group.kind == "hour":
         return np.ones(len(rows), dtype=bool)
     if group.kind == "numeric":
         return rows[group.columns[0]].notna().to_numpy()
     name = SEP.join(group.columns)
     ok = np.logical_and.reduce([_coded(rows, c)[0] >= 0 for c in group.columns])
     if group.kind == "customer_slice":
-        return ok & (rows[f"cust_n_{name}"] > 0).to_numpy()
-    return ok & rows[f"pop_share_{name}"].notna().to_numpy()
+        return (
+            ok & (rows[f"cust_n_{name}"] > 0).to_numpy() & (rows[f"cust_cnt_{name}"] > 0).to_numpy()
+        )
+    share = rows[f"pop_share_{name}"]
+    return ok & share.notna().to_numpy() & (_ints(share, 100) > 0)
 
 
 def _read_by(group: Group, rows: pd.DataFrame) -> list[str]:

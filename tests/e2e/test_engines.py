@@ -158,3 +158,67 @@ def test_a_worker_killed_midway_is_retried_or_fails_cleanly(tiny_cafe_root, out,
     else:
         assert len(err.strip().splitlines()) == 1, err
         assert digest(tmp_path / "scores") == before
+
+
+@pytest.mark.slow
+def test_a_running_scheduler_is_joined_by_its_address(irm, tiny_cafe_root, out, tmp_path):
+    """README, "Engines": `dask scheduler` and `dask worker` started by hand, the job joins them
+    with score.dask.address and writes the local engine's rows."""
+    from distributed import Client
+
+    root = f"paths.root={tiny_cafe_root}"
+    assert irm("score", root, *out, *FEW, "score.chunk_customers=10").code == 0
+    local = _scores(tmp_path / "scores")
+    dask = Path(sys.executable).parent / "dask"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    file = tmp_path / "scheduler.json"
+    started = [
+        subprocess.Popen(
+            [
+                dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                file,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(file.read_text())["address"]
+        started.append(
+            subprocess.Popen(
+                [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        result = irm(
+            "score",
+            root,
+            *out,
+            *FEW,
+            "score.chunk_customers=10",
+            "score.engine=dask",
+            f"score.dask.address={address}",
+        )
+        assert result.code == 0, result.err
+        pd.testing.assert_frame_equal(_scores(tmp_path / "scores"), local)
+        report = json.loads((tmp_path / "reports" / "score.json").read_text())
+        assert (report["engine"], report["workers"]) == ("dask", 2)
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=30)

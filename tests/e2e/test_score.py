@@ -275,6 +275,20 @@ def test_bring_your_own_data_runs_and_scores_with_renamed_columns(irm, tmp_path)
     assert list(out.columns) == [*carried, *SCORE_COLUMNS]
     assert out["request_ref"].tolist() == ["A-1"] * 3 + ["A-2"] * 3
     assert set(out[C.ITEM]) <= set(bistro["dish"])
+    # every guest's context grid, scored by a model with the bistro's own columns and extra
+    # context, on both engines: the same rows
+    grid = [*data, "score.active_days=10000", "score.chunk_customers=7"]
+    assert irm("score", *grid).code == 0
+    local = _scores(_only(tmp_path / "bistro" / "data" / "scores"))
+    dask = irm("score", *grid, "score.engine=dask", "score.dask.workers=2")
+    assert dask.code == 0, dask.err
+    on_dask = _scores(_only(tmp_path / "bistro" / "data" / "scores"))
+    key = [C.REQUEST_ID, C.RANK]
+    pd.testing.assert_frame_equal(
+        on_dask.sort_values(key).reset_index(drop=True),
+        local.sort_values(key).reset_index(drop=True),
+    )
+    assert local[C.CUSTOMER_ID].nunique() == bistro["guest"].nunique()
 
 
 @pytest.mark.slow

@@ -22,3 +22,31 @@ def test_reasons_for_a_customer_attribute_name_the_customers_who_share_it():
     said = _say(group, rows)
     assert said[0] == "in 23% of visits by customers with income 50-74K"
     assert said[2] == "in 50% of visits by customers with income 50-74K"
+
+
+def test_a_reason_never_says_the_customer_or_everyone_did_not_order_it():
+    """Zero counts and shares that round to 0 % speak against an item, not for it: such a
+    contribution is not said (the next reason, or none)."""
+    from irm_models.explain import Group, _say, _sayable
+
+    rows = pd.DataFrame(
+        {
+            "cust_visits": [16, 16, 0],
+            "cust_cnt": [3, 0, 0],
+            "pop_share": [0.2, 0.004, 0.006],
+            "companion": pd.Categorical(["kids", "kids", "alone"]),
+            "cust_n_companion": [4, 4, 0],
+            "cust_cnt_companion": [2, 0, 0],
+            "pop_share_companion": [0.31, 0.001, np.nan],
+        }
+    )
+    habit = Group("habit", "habit", ())
+    assert _sayable(habit, rows).tolist() == [True, False, False]
+    assert _say(habit, rows.iloc[:1])[0] == "ordered it on 3 of 16 visits"
+    popular = Group("popular", "popular", ())
+    assert _sayable(popular, rows).tolist() == [True, False, True]  # 0.6 % rounds to 1 %
+    mine = Group("customer_slice:companion", "customer_slice", ("companion",))
+    assert _sayable(mine, rows).tolist() == [True, False, False]
+    assert _say(mine, rows.iloc[:1])[0] == "ordered it on 2 of 4 visits with kids"
+    everyone = Group("everyone_slice:companion", "everyone_slice", ("companion",))
+    assert _sayable(everyone, rows).tolist() == [True, False, False]
