@@ -172,6 +172,7 @@ def plan(customers: Sequence[str], size: int, requests: pd.DataFrame | None = No
 
 def score_partition(part: Partition, job: Job, model: Model, population: Population) -> Done:
     """Score one partition and write its part file (whole, or not at all)."""
+    model.threads = _worker_threads()
     history = history_until(job.buckets.read_customers(part.customers), job.date)
     requests = part.requests
     if requests is None:
@@ -201,6 +202,19 @@ def score_partition(part: Partition, job: Job, model: Model, population: Populat
         process=os.getpid(),
         model=id(model),
     )
+
+
+def _worker_threads() -> int:
+    """The threads of the Dask worker running this task, 0 outside one (every core). A worker's
+    predictor keeps to its own threads: on a LocalCluster of two one-thread workers on two
+    cores, each predicting on both cores made four busy threads, and LightGBM's OpenMP threads
+    spin while they wait for a core."""
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        return 0
 
 
 OnDone = Callable[[Done], None]

@@ -210,19 +210,23 @@ class Explainer:
                 self.member[j, self.names.index(g.name)] = 1.0
         self._tables: tuple[np.ndarray, np.ndarray, float] | None = None
 
-    def contributions(self, x: np.ndarray, member: np.ndarray | None = None) -> np.ndarray:
+    def contributions(
+        self, x: np.ndarray, member: np.ndarray | None = None, threads: int = 0
+    ) -> np.ndarray:
         """Contributions of each row to its raw score, summed by ``member`` (features x groups;
-        default: the reason groups)."""
+        default: the reason groups); LightGBM walks the trees on ``threads`` (0: every core)."""
         member = self.member if member is None else member
         booster, it = self.ranker.booster, self.ranker.best_iteration
         if self.method == "shap":
-            return booster.predict(x, num_iteration=it, pred_contrib=True)[:, :-1] @ member
+            contrib = booster.predict(x, num_iteration=it, pred_contrib=True, num_threads=threads)
+            return contrib[:, :-1] @ member
         from scipy import sparse
 
         if self._tables is None:
             self._tables = path_tables(booster, it)
         offsets, table, _ = self._tables
-        leaves = booster.predict(x, num_iteration=it, pred_leaf=True).astype(np.int64)
+        leaves = booster.predict(x, num_iteration=it, pred_leaf=True, num_threads=threads)
+        leaves = leaves.astype(np.int64)
         leaves = leaves.reshape(len(x), -1) + offsets[None, :]
         n_rows, n_trees = leaves.shape
         hit = sparse.csr_matrix(
@@ -231,12 +235,15 @@ class Explainer:
         )
         return np.asarray(hit @ (table @ member))
 
-    def reasons(self, rows: pd.DataFrame, x: np.ndarray | None = None) -> np.ndarray:
+    def reasons(
+        self, rows: pd.DataFrame, x: np.ndarray | None = None, threads: int = 0
+    ) -> np.ndarray:
         """The reason text of every row (a pair table): its ``top`` groups with the largest
         positive contribution whose numbers and context are known, joined by "; ". ``x``: the
-        rows' model matrix, when already built."""
+        rows' model matrix, when already built; ``threads``: as in :meth:`contributions`."""
         names, spec = self.names, self.groups
-        score = self.contributions(self.ranker.schema.matrix(rows) if x is None else x)
+        matrix = self.ranker.schema.matrix(rows) if x is None else x
+        score = self.contributions(matrix, threads=threads)
         for k, name in enumerate(names):  # nothing is said of a context the request does not know
             score[~_sayable(spec[name], rows), k] = -np.inf
         order = np.argsort(-score, axis=1, kind="stable")[:, : self.top]
@@ -297,13 +304,8 @@ def _sayable(group: Group, rows: pd.DataFrame) -> np.ndarray:
 def _read_by(group: Group, rows: pd.DataFrame) -> list[str]:
     """The columns :func:`_say` reads for ``group``: a few of the pair table's hundred-odd, so the
     rows of each reason are taken from a narrow frame."""
-    fixed = {
-        "habit": ["cust_cnt", "cust_visits"],
-        "recency": ["in_last_visit", "days_since_item"],
-        "popular": ["pop_share"],
-        "hour": [C.HOUR],
-        "numeric": list(group.columns[:1]),
-    }
+    fixed = {"habit": ["cust_cnt", "cust_visits"], "recency": ["in_last_visit", "days_since_item"]}
+    fixed |= {"popular": ["pop_share"], "hour": [C.HOUR], "numeric": list(group.columns[:1])}
     if group.kind in fixed:
         return fixed[group.kind]
     name = SEP.join(group.columns)

@@ -218,6 +218,7 @@ class Model:
     trees: CompiledTrees | None = None
     warn: Callable[[str], None] = field(default=print_warning, repr=False)
     checked: bool = False
+    threads: int = 0  # threads of each predict (0: every core); a Dask worker sets its own
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled for Dask's workers without ``warn``: the stage's console (its locks, its
@@ -248,8 +249,8 @@ class Model:
                 )
                 self.trees = None
         if self.trees is not None:
-            return self.trees.margin(x)
-        return booster.predict(x, num_iteration=it, raw_score=True)
+            return self.trees.margin(x, self.threads)
+        return booster.predict(x, num_iteration=it, raw_score=True, num_threads=self.threads)
 
 
 def load_model(
@@ -323,7 +324,7 @@ def score_chunk(
         out, keep = _top(requests, pairs, prob, margin, model, k, population.cutoff)
     with clock("reasons"):
         if model.explainer is not None:
-            out["reasons"] = model.explainer.reasons(pairs.iloc[keep], x[keep])
+            out["reasons"] = model.explainer.reasons(pairs.iloc[keep], x[keep], model.threads)
     return out
 
 

@@ -62,7 +62,7 @@ class CompiledTrees:
         key = json.loads((self.folder / MANIFEST).read_text())["booster_sha256"]
         return (_load, (self.folder, key, self.model.num_feature()))
 
-    def margin(self, x: np.ndarray) -> np.ndarray:
+    def margin(self, x: np.ndarray, threads: int = 0) -> np.ndarray:
         # lleaves reads C-ordered float64; the model matrix is F-ordered float32. Each block of
         # BLOCK_ROWS rows is copied into one reused C-ordered float64 buffer a tile of TILE_ROWS
         # rows at a time: a tile's columns and rows both fit in cache, which makes the
@@ -75,7 +75,8 @@ class CompiledTrees:
             rows = buffer[: len(block)]
             for tile in range(0, len(block), TILE_ROWS):
                 rows[tile : tile + TILE_ROWS] = block[tile : tile + TILE_ROWS]
-            out[start : start + len(rows)] = self.model.predict(rows, n_jobs=os.cpu_count() or 1)
+            jobs = threads or os.cpu_count() or 1
+            out[start : start + len(rows)] = self.model.predict(rows, n_jobs=jobs)
         return out
 
     def agrees(self, booster: Any, num_iteration: int, x: np.ndarray) -> float:
