@@ -20,7 +20,7 @@ def test_on_noise_a_retrained_model_does_not_displace_the_champion(irm, tmp_path
     at = f"paths.root={tmp_path}"
     assert irm("run", at, *SIGNAL_FREE, "seed=1", "register.force=true").code == 0
     decided = []
-    for seed in (2, 3, 4):
+    for seed in (2, 3):  # two retrained challengers, each on other seeds
         assert irm("train", at, *SIGNAL_FREE, f"seed={seed}").code == 0
         assert irm("register", at, *SIGNAL_FREE).code == 0
         report = json.loads((tmp_path / "reports" / "register.json").read_text())
