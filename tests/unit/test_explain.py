@@ -50,3 +50,17 @@ def test_a_reason_never_says_the_customer_or_everyone_did_not_order_it():
     assert _say(mine, rows.iloc[:1])[0] == "ordered it on 2 of 4 visits with kids"
     everyone = Group("everyone_slice:companion", "everyone_slice", ("companion",))
     assert _sayable(everyone, rows).tolist() == [True, False, False]
+
+
+def test_distinct_rows_are_those_of_numpy_unique():
+    """Distinct combinations of several integer keys (negative values and repeats included):
+    every row's combination points at a first row with the same keys."""
+    from irm_models.explain import _distinct_rows
+
+    rng = np.random.default_rng(0)
+    keys = [rng.integers(-3, 4, 500), rng.integers(0, 2, 500), rng.integers(0, 50, 500)]
+    first, combination = _distinct_rows(keys)
+    stacked = np.column_stack(keys)
+    assert len(first) == len(np.unique(stacked, axis=0))
+    assert (stacked[first][combination] == stacked).all()
+    assert (first == np.sort(first)).all() and (first[combination] <= np.arange(500)).all()
