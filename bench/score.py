@@ -40,22 +40,32 @@ from common import RESULTS, ingested_cafe, irm, write_result
 RAW_CUSTOMERS = 2000  # customers whose grid pairs are predicted raw
 
 
+def _composed(root: Path, env: dict, *overrides: str):
+    """The configuration of a stage run at ``root`` against ``env``'s tracking store: (config,
+    feature spec, score settings)."""
+    from irm_models.config import compose, group
+    from irm_models.data.contract import DataSpec
+    from irm_models.features import FeatureSpec
+    from irm_models.scoring import ScoreSettings
+
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    cfg = compose([f"paths.root={root}", *overrides])
+    spec = FeatureSpec.of(DataSpec.from_config(group(cfg, "data")), group(cfg, "features"))
+    return cfg, spec, ScoreSettings.from_config(group(cfg, "score"))
+
+
 def raw_predict(root: Path, env: dict, predictor: str) -> dict:
     """Pairs/s of the predictor alone (Booster.predict, or the compiled library) on the grid pairs
     of the first RAW_CUSTOMERS customers."""
 
     from irm_models import columns as C
     from irm_models.artifacts import Artifacts
-    from irm_models.config import Paths, compose, group, tracking_store
-    from irm_models.data.contract import DataSpec
-    from irm_models.features import FeatureSpec, Population, build_features
+    from irm_models.config import Paths, tracking_store
+    from irm_models.features import Population, build_features
     from irm_models.registry import DEFAULT_NAME, load_ranker, resolve_model, store
-    from irm_models.scoring import ScoreSettings, context_grid, feature_requests, score_date
+    from irm_models.scoring import context_grid, feature_requests, score_date
 
-    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
-    cfg = compose([f"paths.root={root}"])
-    spec = FeatureSpec.of(DataSpec.from_config(group(cfg, "data")), group(cfg, "features"))
-    settings = ScoreSettings.from_config(group(cfg, "score"))
+    cfg, spec, settings = _composed(root, env)
     tracking = tracking_store(cfg)
     ref = resolve_model(tracking, DEFAULT_NAME, "champion")
     with store(tracking):
@@ -97,16 +107,11 @@ def compile_once(model_root: Path, env: dict) -> float:
     """Build the champion's compiled trees into ``<model_root>/compiled`` (what `irm score
     score.predictor=compiled` caches there): the seconds it took."""
     from irm_models.artifacts import Artifacts
-    from irm_models.config import Paths, compose, group, tracking_store
-    from irm_models.data.contract import DataSpec
-    from irm_models.features import FeatureSpec
+    from irm_models.config import Paths, tracking_store
     from irm_models.registry import DEFAULT_NAME
-    from irm_models.scoring import ScoreSettings, load_model
+    from irm_models.scoring import load_model
 
-    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
-    cfg = compose([f"paths.root={model_root}", "score.predictor=compiled"])
-    spec = FeatureSpec.of(DataSpec.from_config(group(cfg, "data")), group(cfg, "features"))
-    settings = ScoreSettings.from_config(group(cfg, "score"))
+    cfg, spec, settings = _composed(model_root, env, "score.predictor=compiled")
     start = time.perf_counter()
     model = load_model(
         tracking_store(cfg),

@@ -254,12 +254,12 @@ class Explainer:
             for k, name in enumerate(names):
                 pick = np.flatnonzero(ok & (best == k))
                 if len(pick):
-                    words = _say(spec[name], rows[_read_by(spec[name], rows)].iloc[pick])
+                    words = _say(spec[name], _Picked(rows, pick))
                     out[pick] = np.where(out[pick] == "", words, out[pick] + "; " + words)
         return out
 
 
-def _coded(rows: pd.DataFrame, col: str, say=phrase) -> tuple[np.ndarray, list[str]]:
+def _coded(rows: pd.DataFrame | _Picked, col: str, say=phrase) -> tuple[np.ndarray, list[str]]:
     """A context column as integer codes and the words of each code (-1: unknown). A numeric
     column's band is said by the row's value, so its code is the rounded value."""
     base = col.removesuffix(BIN)
@@ -301,21 +301,18 @@ def _sayable(group: Group, rows: pd.DataFrame) -> np.ndarray:
     return ok & share.notna().to_numpy() & (_ints(share, 100) > 0)
 
 
-def _read_by(group: Group, rows: pd.DataFrame) -> list[str]:
-    """The columns :func:`_say` reads for ``group``: a few of the pair table's hundred-odd, so the
-    rows of each reason are taken from a narrow frame."""
-    fixed = {"habit": ["cust_cnt", "cust_visits"], "recency": ["in_last_visit", "days_since_item"]}
-    fixed |= {"popular": ["pop_share"], "hour": [C.HOUR], "numeric": list(group.columns[:1])}
-    if group.kind in fixed:
-        return fixed[group.kind]
-    name = SEP.join(group.columns)
-    context = [
-        c if c in rows or c.removesuffix(BIN) not in rows else c.removesuffix(BIN)
-        for c in group.columns
-    ]
-    if group.kind == "customer_slice":
-        return [*context, f"cust_cnt_{name}", f"cust_n_{name}"]
-    return [*context, f"pop_share_{name}"]
+class _Picked:
+    """The rows ``pick`` of a pair table, read column by column: a group's words read a few of
+    its hundred-odd columns, so the rows are taken of those only."""
+
+    def __init__(self, rows: pd.DataFrame, pick: np.ndarray):
+        self.rows, self.pick = rows, pick
+
+    def __contains__(self, column: str) -> bool:
+        return column in self.rows
+
+    def __getitem__(self, column: str) -> pd.Series:
+        return self.rows[column].iloc[self.pick]
 
 
 def _distinct_rows(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -342,7 +339,7 @@ def _words(col: str, words: list[str]):
     return lambda value: f"when {name} is near {value}"
 
 
-def _say(group: Group, rows: pd.DataFrame) -> np.ndarray:
+def _say(group: Group, rows: pd.DataFrame | _Picked) -> np.ndarray:
     """The words of one group for every row (rows where :func:`_sayable` holds).
 
     Every text is a function of a few integers per row (counts, a percentage, context codes):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from irm_models import registry as R
@@ -48,8 +49,6 @@ def _decoded_text(path: Path) -> str:
     """A Parquet file's column names, text values and categories as one text. Only text-like
     columns can hold a customer id (the ids are text), so numbers are not printed: writing every
     feature of a pair table as CSV is what made this scan cost minutes."""
-    import pyarrow.parquet as pq
-
     table = pq.read_table(path)
     parts = [" ".join(table.column_names)]
     for column in table.columns:
