@@ -29,6 +29,7 @@ from irm_models.features.context import (
 from irm_models.features.habits import customer_habits, mutual_information
 from irm_models.features.history import History, encode_history, history_until, line_values
 from irm_models.features.lookups import Counts, days_between, extreme_time, pack_keys, ratio
+from irm_models.features.neighbours import neighbour_pairs
 from irm_models.features.population import Population, population_of
 from irm_models.features.spec import FeatureSpec, slice_name
 
@@ -78,6 +79,8 @@ def build_features(
     _numeric_gap_features(features, coded, spec, population)
     features["pop_share"] = population.item_visits[coded.pair_item] / population.n_visits
     features["pop_wshare"] = population.item_wvisits[coded.pair_item] / population.w_visits
+    if coded.neighbours is not None:
+        features["nbr_score"], features["tifu_own"] = coded.neighbours
     for cols in spec.slices:
         _slice_features(features, coded, spec, population, cols, customer_share)
     pairs = _pair_frame(coded, spec, population.catalogue)
@@ -111,6 +114,7 @@ class _Coded:
     pair_ts: np.ndarray  # ... of each pair
     line_customer_item: np.ndarray
     pair_customer_item: np.ndarray
+    neighbours: list[np.ndarray] | None = None  # per pair: nbr_score, tifu_own (None: no family)
 
     @property
     def n_customer_items(self) -> int:
@@ -157,8 +161,21 @@ def _code(
     line_customer = visit_customer[history.line_visit]
     request_customer = customer_ids.get_indexer(requests[C.CUSTOMER_ID])
     pair_request, pair_item = candidate_pairs(
-        spec, population, line_customer, history.line_item, request_customer, request_codes
+        spec,
+        population,
+        line_customer,
+        history.line_item,
+        history.line_weight,
+        request_customer,
+        request_codes,
     )
+    neighbours = None
+    if population.neighbours is not None:
+        hood = population.neighbours
+        request_row = hood.customers.get_indexer(customer_ids)[request_customer]
+        pair_request, pair_item, *neighbours = neighbour_pairs(
+            hood, request_row, pair_request, pair_item, n_items, spec.neighbour_top
+        )
     pair_customer = request_customer[pair_request]
     request_ts = requests[C.TS].to_numpy(dtype="datetime64[ns]")
     return _Coded(
@@ -178,6 +195,7 @@ def _code(
         pair_ts=request_ts[pair_request],
         line_customer_item=line_customer * n_items + history.line_item,
         pair_customer_item=pair_customer * n_items + pair_item,
+        neighbours=neighbours,
     )
 
 

@@ -12,6 +12,7 @@ from irm_models.errors import ConfigError
 from irm_models.features.context import customer_attributes
 from irm_models.features.history import History, encode_history, history_until, line_values
 from irm_models.features.lookups import Counts, pack_keys, ratio
+from irm_models.features.neighbours import Neighbourhood, used, vectors_of
 from irm_models.features.spec import FeatureSpec
 
 MAX_GRID = 2000  # cells of the kernel grid for numeric context
@@ -92,6 +93,7 @@ class Population:
     top_items: np.ndarray  # candidates: the overall top items
     context_top: pd.DataFrame  # candidates: (key, item) the top items per candidate-context key
     attributes: pd.DataFrame | None = None  # customer attributes by customer id
+    neighbours: Neighbourhood | None = None  # large catalogues: everyone's nearest customers
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -153,6 +155,9 @@ def population_of(
         context_top=_context_top(coded, spec, sizes, n_items),
         attributes=attributes,
     )
+    if used(spec.neighbours, n_items, spec.all_items_below):
+        ids, vectors = vectors_of(coded, n_items, spec.neighbours)
+        population.neighbours = Neighbourhood.of(ids, vectors, spec.neighbours.k)
     return population, coded
 
 

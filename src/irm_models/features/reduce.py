@@ -28,6 +28,7 @@ from irm_models.errors import ConfigError
 from irm_models.features.context import context_of, with_attributes
 from irm_models.features.history import encode_history, first_lines, history_until, line_values
 from irm_models.features.lookups import Counts, pack_keys, ratio
+from irm_models.features.neighbours import Neighbourhood, used, vectors_of
 from irm_models.features.population import MAX_GRID, Kernel, Population
 from irm_models.features.spec import FeatureSpec, bin_column
 
@@ -142,6 +143,7 @@ class _Totals:
                 self.near_visits[col] = np.zeros(grid.n)
                 self.near_lines[col] = np.zeros((grid.n, n))
         self.top_pairs: list[pd.Series] = []
+        self.vectors: list = []  # the neighbours' vectors of each part's customers
 
     def _count(self, name: tuple, keys: np.ndarray) -> None:
         unique, counts = np.unique(keys[keys >= 0], return_counts=True)
@@ -181,6 +183,8 @@ class _Totals:
             key = pack_keys([coded.line_codes[c] for c in cols], [self.sizes[c] for c in cols])
             pairs = pd.DataFrame({"key": key, "item": line_item}).query("key >= 0")
             self.top_pairs.append(pairs.value_counts())
+        if used(spec.neighbours, n_items, spec.all_items_below):
+            self.vectors.append(vectors_of(coded, n_items, spec.neighbours))
 
     def _counts(self, name: tuple, size: int) -> Counts:
         found = self.keys.get(name, [])
@@ -225,6 +229,9 @@ class _Totals:
             top_items=np.argsort(-counts, kind="stable")[: spec.overall_top],
             context_top=self._context_top(spec),
             attributes=attributes,
+            neighbours=Neighbourhood.stacked(self.vectors, spec.neighbours.k)
+            if self.vectors
+            else None,
         )
 
     def _context_top(self, spec: FeatureSpec) -> pd.DataFrame:

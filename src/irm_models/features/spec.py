@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from irm_models import columns as C
 from irm_models.config import typed
 from irm_models.errors import ConfigError
+from irm_models.models.tifu import TifuSettings
 
 if TYPE_CHECKING:
     from irm_models.data.contract import DataSpec
@@ -37,6 +38,10 @@ class FeatureSpec:
     customer_items: bool = True  # candidates: the customer's past items
     context_top: int = 10  # candidates: the population's top items in the request's context
     overall_top: int = 20  # candidates: the overall top items
+    past_max: int | None = None  # the customer's past items: at most this many (recency-weighted)
+    neighbour_top: int = 0  # candidates: the top items of the customer's nearest neighbours
+    # the nearest-neighbour family (:mod:`irm_models.features.neighbours`); None = off
+    neighbours: TifuSettings | None = None
     candidate_context: tuple[str, ...] = (C.COMPANION, C.INTENT, C.DAYPART)
     # customer attributes (``data.customer_attributes``): sliced like context, population only
     attributes: tuple[str, ...] = ()
@@ -58,9 +63,20 @@ class FeatureSpec:
             raise ConfigError(f"features.numeric_bins must be >= 2 (got {self.numeric_bins})")
         if self.half_life_days <= 0:
             raise ConfigError("features.half_life_days must be > 0")
-        for name in ("all_items_below", "context_top", "overall_top"):
+        for name in ("all_items_below", "context_top", "overall_top", "neighbour_top"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"features.candidates.{name} must be >= 0")
+        past_max = self.past_max
+        if past_max is not None and (
+            isinstance(past_max, bool) or not isinstance(past_max, int) or past_max < 1
+        ):
+            raise ConfigError(
+                f"features.candidates.past_max must be null or a whole number >= 1 (got {past_max!r})"
+            )
+        if self.neighbour_top and self.neighbours is None:
+            raise ConfigError(
+                "features.candidates.neighbour_top needs the neighbours: features.neighbours.k > 0"
+            )
 
     @property
     def single(self) -> tuple[str, ...]:
@@ -120,9 +136,23 @@ class FeatureSpec:
             candidates["candidate_context"] = tuple(
                 c for c in candidates["candidate_context"] if c not in unrecorded
             )
+        values["neighbours"] = _neighbours(values.get("neighbours"))
         values["attributes"] = tuple(str(c) for c in data.attributes_categorical)
         values["attributes_numeric"] = tuple(str(c) for c in data.attributes_numeric)
         return typed(cls, {**values, **candidates}, "features")
+
+
+def _neighbours(values: Mapping[str, Any] | None) -> TifuSettings | None:
+    """``features.neighbours`` (k, r_b, r_g, m; k = 0 or no block: off)."""
+    values = dict(values or {})
+    if not values or values.get("k") == 0:
+        return None
+    if "alpha" in values:
+        raise ConfigError("features.neighbours: unknown setting 'alpha' (a baseline's weight)")
+    try:
+        return TifuSettings.from_config(values)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("evaluate.tifu_knn", "features.neighbours")) from None
 
 
 def bin_column(col: str) -> str:

@@ -1,0 +1,199 @@
+"""The customer's nearest neighbours: a candidate source and a feature family for large catalogues.
+
+Every customer of the population is a TIFU-KNN vector over the catalogue
+(:func:`irm_models.models.tifu.customer_vectors`: baskets as binary item vectors, decayed within
+and between groups, ``features.neighbours.{r_b,r_g,m}``), and their ``features.neighbours.k``
+nearest customers by Euclidean distance are found once per population (the customer is their own
+nearest, as in TIFU-KNN). For a request the builder reads:
+
+* ``nbr_score``: the neighbours' mean vector at the item (what customers like this one buy);
+* ``tifu_own``: the customer's own vector at the item (their decayed, grouped frequency);
+* candidates: the ``features.candidates.neighbour_top`` items with the highest ``nbr_score``.
+
+Only catalogues above ``features.candidates.all_items_below`` items use it (where candidates are
+chosen at all; a café menu scores every item and never pays for it). The neighbours' means are
+computed for a chunk of customers at a time, only for the call's customers, and read only at the
+call's pairs: at product level (68 k items) a dense customers x items matrix would not fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from irm_models import columns as C
+from irm_models.features.history import History
+from irm_models.models.tifu import TifuSettings, customer_vectors
+
+CHUNK_CELLS = 1 << 24  # customer x item cells of the neighbours' means held at once
+
+
+def used(settings: TifuSettings | None, n_items: int, all_items_below: int) -> bool:
+    """Whether a population of ``n_items`` items has neighbours (see the module's header)."""
+    return settings is not None and n_items > all_items_below
+
+
+def vectors_of(
+    coded: History, n_items: int, settings: TifuSettings
+) -> tuple[pd.Index, sparse.csr_matrix]:
+    """The TIFU vectors of the customers in a coded history (whole, or one customer-disjoint
+    part): their ids and a customers x items matrix. Baskets are ordered by time, then by their
+    place in the history."""
+    visits = coded.visits
+    ids, customer = np.unique(visits[C.CUSTOMER_ID].to_numpy(), return_inverse=True)
+    order = np.lexsort((np.arange(len(visits)), visits[C.TS].to_numpy(), customer))
+    count = np.bincount(customer, minlength=len(ids))
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    position = np.empty(len(visits), dtype=np.int64)
+    position[order] = np.arange(len(visits)) - start[customer[order]]
+    vectors = customer_vectors(
+        customer[coded.line_visit],
+        coded.line_visit,
+        coded.line_item,
+        position,
+        count[customer],
+        len(ids),
+        n_items,
+        settings,
+    )
+    return pd.Index(ids), vectors
+
+
+@dataclass
+class Neighbourhood:
+    """Everyone's vectors and each customer's nearest customers, as of the population's cutoff."""
+
+    customers: pd.Index  # customer id of each row of ``vectors``
+    vectors: sparse.csr_matrix  # customers x catalogue items
+    nearest: np.ndarray  # customers x k: the rows of each customer's k nearest (themselves first)
+
+    @classmethod
+    def of(cls, customers: pd.Index, vectors: sparse.csr_matrix, k: int) -> Neighbourhood:
+        from sklearn.neighbors import NearestNeighbors
+
+        k = min(k, vectors.shape[0])
+        knn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean")
+        nearest = knn.fit(vectors).kneighbors(vectors, return_distance=False)
+        vectors.sort_indices()  # the pairs' own scores are read by binary search
+        return cls(customers, vectors, nearest.astype(np.int32))
+
+    @classmethod
+    def stacked(cls, parts: list[tuple[pd.Index, sparse.csr_matrix]], k: int) -> Neighbourhood:
+        """From the vectors of customer-disjoint parts (:func:`vectors_of` per part)."""
+        customers = pd.Index(np.concatenate([ids.to_numpy() for ids, _ in parts]))
+        return cls.of(customers, sparse.vstack([v for _, v in parts]).tocsr(), k)
+
+    def means(self, rows: np.ndarray) -> sparse.csr_matrix:
+        """The neighbours' mean vector of each customer row in ``rows`` (len(rows) x items)."""
+        nearest = self.nearest[rows]
+        k = nearest.shape[1]
+        averaging = sparse.csr_matrix(
+            (np.full(nearest.size, 1.0 / k), nearest.ravel(), np.arange(0, nearest.size + 1, k)),
+            shape=(len(rows), self.vectors.shape[0]),
+        )
+        return (averaging @ self.vectors).tocsr()
+
+
+def top_per_row(matrix: sparse.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the ``n`` largest stored values of each row (ties: lower column first;
+    the columns of a row in no particular order)."""
+    rows, cols = [], []
+    for row in range(matrix.shape[0]):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        if end - start > n:
+            values, columns = matrix.data[start:end], matrix.indices[start:end]
+            # the n-th largest value, then every column above it and the lowest ones at it
+            nth = np.partition(values, end - start - n)[end - start - n]
+            above = columns[values > nth]
+            at = np.sort(columns[values == nth])[: n - len(above)]
+            picked = np.concatenate([above, at])
+        else:
+            picked = matrix.indices[start:end]
+        rows.append(np.full(len(picked), row))
+        cols.append(picked)
+    if not rows:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def neighbour_pairs(
+    hood: Neighbourhood,
+    request_row: np.ndarray,
+    pair_request: np.ndarray,
+    pair_item: np.ndarray,
+    n_items: int,
+    top: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs with each request's ``top`` neighbour items added, and the
+    neighbours' score and the customer's own score of every pair.
+
+    Args:
+        hood: the population's neighbourhood.
+        request_row: the row in ``hood`` of each request's customer (-1: a customer without
+            history at the cutoff, whose scores are NaN and who gets no neighbour items).
+        pair_request, pair_item: the other sources' candidate pairs, sorted by request then item.
+        top: neighbour items added per request (0: none).
+
+    Returns:
+        ``pair_request``, ``pair_item`` (sorted, unique), ``nbr_score``, ``tifu_own``.
+    """
+    key = pair_request.astype(np.int64) * n_items + pair_item
+    rows = np.unique(request_row[request_row >= 0])
+    chunk = int(np.clip(CHUNK_CELLS // max(n_items, 1), 1, 1024))
+    found_keys, found_scores = [], []
+    for start in range(0, len(rows), chunk):
+        block = rows[start : start + chunk]
+        means = hood.means(block)
+        requests = np.flatnonzero(np.isin(request_row, block))
+        local = np.searchsorted(block, request_row[requests])  # request -> row of ``means``
+        parts = [key[np.isin(pair_request, requests)]]
+        if top:
+            top_row, top_item = top_per_row(means, top)
+            per_row = np.bincount(top_row, minlength=len(block))
+            first = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+            # every request of a row gets that row's top items
+            n = per_row[local]
+            which = np.repeat(first[local], n) + _ranges(n)
+            parts.append(np.repeat(requests, n).astype(np.int64) * n_items + top_item[which])
+        keys = np.unique(np.concatenate(parts))
+        where = np.searchsorted(requests, keys // n_items)
+        found_keys.append(keys)
+        found_scores.append(values_at(means, local[where], keys % n_items))
+    if found_keys:
+        key = np.union1d(key, np.concatenate(found_keys))
+    pair_request, pair_item = key // n_items, key % n_items
+    nbr = np.full(len(key), np.nan)
+    own = np.full(len(key), np.nan)
+    if found_keys:
+        found = np.concatenate(found_keys)
+        order = np.argsort(found)
+        at = np.searchsorted(key, found[order])
+        nbr[at] = np.concatenate(found_scores)[order]
+        known = request_row[pair_request] >= 0
+        own[known] = values_at(hood.vectors, request_row[pair_request[known]], pair_item[known])
+    return pair_request, pair_item, nbr, own
+
+
+def values_at(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows, cols]`` (0 where nothing is stored) by one binary search over the stored
+    entries' keys. scipy's fancy indexing scans a whole row per value when there are fewer values
+    than a tenth of the stored entries: minutes for a few neighbours' means of 50 k items."""
+    matrix.sum_duplicates()  # canonical: sorted, unique columns per row
+    n_cols = matrix.shape[1]
+    stored = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    stored = stored * n_cols + matrix.indices
+    wanted = np.asarray(rows, dtype=np.int64) * n_cols + cols
+    at = np.minimum(np.searchsorted(stored, wanted), max(len(stored) - 1, 0))
+    if not len(stored):
+        return np.zeros(len(wanted))
+    return np.where(stored[at] == wanted, matrix.data[at], 0.0)
+
+
+def _ranges(lengths: np.ndarray) -> np.ndarray:
+    """``0 .. n - 1`` for every ``n`` in ``lengths``, concatenated."""
+    total = int(lengths.sum())
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(total) - starts
