@@ -75,7 +75,9 @@ def _past_items(
 ) -> pd.DataFrame:
     """``(customer, item)``: each customer's past items, at most ``past_max`` of them (the highest
     recency-weighted counts; ties: lower item code)."""
-    key, where = np.unique(line_customer.astype(np.int64) * n_items + line_item, return_inverse=True)
+    key, where = np.unique(
+        line_customer.astype(np.int64) * n_items + line_item, return_inverse=True
+    )
     customer, item = key // n_items, key % n_items
     if past_max is not None:
         weight = np.bincount(where, weights=line_weight, minlength=len(key))

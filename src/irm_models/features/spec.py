@@ -71,7 +71,8 @@ class FeatureSpec:
             isinstance(past_max, bool) or not isinstance(past_max, int) or past_max < 1
         ):
             raise ConfigError(
-                f"features.candidates.past_max must be null or a whole number >= 1 (got {past_max!r})"
+                "features.candidates.past_max must be null or a whole number >= 1 "
+                f"(got {past_max!r})"
             )
         if self.neighbour_top and self.neighbours is None:
             raise ConfigError(
