@@ -211,3 +211,84 @@ def test_a_trial_is_only_compared_with_trials_reporting_the_same_lightgbm_metric
     assert _pruned(study, "ndcg@1", -0.3)
     unfiltered = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     assert _pruned(_study_with_finished_trials(unfiltered), "binary_logloss", 0.11)
+
+
+# --- the tifu_knn target: a space of evaluate.tifu_knn.* keys ----------------------------------
+
+
+def _tifu_space() -> tuple[dict, dict, dict]:
+    cfg = compose(["tune=tifu_knn"])
+    return (
+        OmegaConf.to_container(cfg.tune.space, resolve=True),
+        OmegaConf.to_container(cfg.model, resolve=True),
+        OmegaConf.to_container(cfg.evaluate.tifu_knn, resolve=True),
+    )
+
+
+def test_the_tifu_knn_space_parses_and_tunes_the_baseline():
+    space, model, tifu = _tifu_space()
+    dims = tuning.parse_space(space, model, tifu)
+    assert {d.param for d in dims} == {
+        f"evaluate.tifu_knn.{k}" for k in ("k", "r_b", "r_g", "alpha", "m")
+    }
+    assert tuning.space_target(dims) == tuning.TIFU_TARGET
+    assert tuning.space_target(tuning.parse_space(*_space())) == tuning.RANKER_TARGET
+    settings, _, _ = tuning.tune_settings(
+        OmegaConf.to_container(compose(["tune=tifu_knn"]).tune, resolve=True), model, tifu
+    )
+    assert settings.metric == "recall@10" and settings.direction == "maximize"
+    applied = tuning.apply_tifu(tifu, {"evaluate.tifu_knn.k": 50})
+    assert applied == {**tifu, "k": 50} and tifu["k"] == 900  # a copy
+
+
+BAD_TIFU_ENTRIES = [
+    ({"param": "evaluate.tifu_knn.beta", "kind": "float", "low": 0, "high": 1}, "not a setting"),
+    ({"param": "evaluate.ece_bins", "kind": "int", "low": 5, "high": 20}, "not a key of the"),
+    ({"param": "evaluate.tifu_knn.r_b", "kind": "float", "low": 0.5, "high": 1.5}, "1.5"),
+    ({"param": "evaluate.tifu_knn.k", "kind": "int", "low": 0, "high": 10}, "not accepted"),
+    (
+        {"param": "model.params.learning_rate", "kind": "float", "low": 0.01, "high": 0.2},
+        "not both",
+    ),
+]
+
+
+@pytest.mark.parametrize(("entry", "rule"), BAD_TIFU_ENTRIES)
+def test_a_tifu_space_with_an_unknown_or_a_model_key_is_refused_naming_the_entry(entry, rule):
+    space, model, tifu = _tifu_space()
+    space = {k: v for k, v in space.items() if v["param"] != entry["param"]}  # it replaces one
+    space["broken"] = entry
+    with pytest.raises(ConfigError) as info:
+        tuning.parse_space(space, model, tifu)
+    message = str(info.value)
+    assert "tune.space.broken" in message and rule in message and "\n" not in message
+
+
+def test_a_ranker_space_with_a_tifu_key_is_refused_naming_the_entry():
+    space, model = _space()
+    space["k"] = {"param": "evaluate.tifu_knn.k", "kind": "int", "low": 10, "high": 100}
+    with pytest.raises(ConfigError, match=r"tune.space.k: tunes evaluate.tifu_knn.k, but"):
+        tuning.parse_space(space, model)
+
+
+def test_k_is_capped_at_the_pool_and_the_default_point_lies_inside_the_space():
+    from irm_models.tuning.tifu import cap_k, default_point
+
+    space, model, tifu = _tifu_space()
+    dims = {d.name: d for d in cap_k(tuning.parse_space(space, model, tifu), 177)}
+    assert (dims["k"].low, dims["k"].high) == (10, 177) and dims["m"].high == 7
+    # k 900 scores as k 177 when 177 customers are all there are
+    point = default_point(list(dims.values()), tifu, 177)
+    assert point == {"k": 177, "r_b": 0.9, "r_g": 0.6, "alpha": 0.2, "m": 3}
+    assert cap_k(list(dims.values()), 5)[0].high == 10  # never below low
+    m = tuning.Dimension("m", "evaluate.tifu_knn.m", "int", 4, 7)
+    narrow = [*(d for d in dims.values() if d.name != "m"), m]
+    assert default_point(narrow, tifu, 177) is None  # m = 3 lies outside: nothing to enqueue
+
+
+def test_the_tuned_tifu_experiment_sets_evaluate_tifu_knn():
+    import yaml
+
+    text = tuning.tuned_experiment({"k": 50, "m": 2}, ["a header"], "evaluate.tifu_knn")
+    assert text.startswith("# @package _global_\n# a header\n")
+    assert yaml.safe_load(text) == {"evaluate": {"tifu_knn": {"k": 50, "m": 2}}}

@@ -170,40 +170,73 @@ def pair_scores(
     return settings.alpha * own + (1 - settings.alpha) * out
 
 
+@dataclass(frozen=True)
+class TifuInputs:
+    """What TIFU-KNN's score of some pairs needs that no setting changes: the history's baskets
+    and items as integer codes, each basket's place among its customer's, and the pairs' codes.
+    Built once (:meth:`of`), scored under any settings (:meth:`scores`): a tuning trial costs the
+    vectors and the neighbour search only."""
+
+    line_customer: np.ndarray  # per distinct (basket, item): customer code
+    line_basket: np.ndarray  # ... basket code
+    line_item: np.ndarray  # ... item code
+    position: np.ndarray  # per basket code: its place among its customer's baskets, 0 = oldest
+    count: np.ndarray  # per basket code: its customer's number of baskets
+    n_customers: int
+    n_items: int
+    pool: np.ndarray  # customer codes with at least one basket (neighbours come from these)
+    pair_customer: np.ndarray
+    pair_item: np.ndarray
+
+    @classmethod
+    def of(cls, history: pd.DataFrame, pairs: pd.DataFrame) -> TifuInputs:
+        """The codes of ``history``'s baskets (canonical visits; a basket = a visit, in order of
+        its first line's time, then its id) and of ``pairs`` (``customer_id``, ``item``)."""
+        lines = history[[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM]]
+        customers = pd.Index(pd.unique(pd.concat([lines[C.CUSTOMER_ID], pairs[C.CUSTOMER_ID]])))
+        items = pd.Index(
+            pd.unique(pd.concat([lines[C.ITEM].astype(str), pairs[C.ITEM].astype(str)]))
+        )
+        baskets = lines.groupby(C.VISIT_ID, sort=False).agg(
+            customer=(C.CUSTOMER_ID, "first"), ts=(C.TS, "min")
+        )
+        baskets = baskets.reset_index().sort_values(["customer", "ts", C.VISIT_ID], kind="stable")
+        position = baskets.groupby("customer", sort=False).cumcount().to_numpy()
+        count = baskets.groupby("customer", sort=False)["ts"].transform("size").to_numpy()
+        basket_code = pd.Index(baskets[C.VISIT_ID])
+        distinct = lines[[C.VISIT_ID, C.ITEM]].drop_duplicates()
+        line_basket = basket_code.get_indexer(distinct[C.VISIT_ID])
+        return cls(
+            line_customer=customers.get_indexer(baskets["customer"].to_numpy()[line_basket]),
+            line_basket=line_basket,
+            line_item=items.get_indexer(distinct[C.ITEM].astype(str)),
+            position=position,
+            count=count,
+            n_customers=len(customers),
+            n_items=len(items),
+            pool=np.unique(customers.get_indexer(baskets["customer"])),
+            pair_customer=customers.get_indexer(pairs[C.CUSTOMER_ID]),
+            pair_item=items.get_indexer(pairs[C.ITEM].astype(str)),
+        )
+
+    def scores(self, settings: TifuSettings) -> np.ndarray:
+        """The TIFU-KNN score of every pair under ``settings``."""
+        vectors = customer_vectors(
+            self.line_customer,
+            self.line_basket,
+            self.line_item,
+            self.position,
+            self.count,
+            self.n_customers,
+            self.n_items,
+            settings,
+        )
+        return pair_scores(vectors, self.pool, self.pair_customer, self.pair_item, settings)
+
+
 def tifu_for_pairs(
     history: pd.DataFrame, pairs: pd.DataFrame, settings: TifuSettings
 ) -> np.ndarray:
     """The TIFU-KNN score of every pair (``customer_id``, ``item``) from ``history``'s baskets
     (canonical visits; a basket = a visit, in order of its first line's time, then its id)."""
-    lines = history[[C.CUSTOMER_ID, C.VISIT_ID, C.TS, C.ITEM]]
-    customers = pd.Index(pd.unique(pd.concat([lines[C.CUSTOMER_ID], pairs[C.CUSTOMER_ID]])))
-    items = pd.Index(pd.unique(pd.concat([lines[C.ITEM].astype(str), pairs[C.ITEM].astype(str)])))
-    baskets = lines.groupby(C.VISIT_ID, sort=False).agg(
-        customer=(C.CUSTOMER_ID, "first"), ts=(C.TS, "min")
-    )
-    baskets = baskets.reset_index().sort_values(["customer", "ts", C.VISIT_ID], kind="stable")
-    position = baskets.groupby("customer", sort=False).cumcount().to_numpy()
-    count = baskets.groupby("customer", sort=False)["ts"].transform("size").to_numpy()
-    basket_code = pd.Index(baskets[C.VISIT_ID])
-    distinct = lines[[C.VISIT_ID, C.ITEM]].drop_duplicates()
-    line_basket = basket_code.get_indexer(distinct[C.VISIT_ID])
-    line_customer = customers.get_indexer(baskets["customer"].to_numpy()[line_basket])
-    line_item = items.get_indexer(distinct[C.ITEM].astype(str))
-    vectors = customer_vectors(
-        line_customer,
-        line_basket,
-        line_item,
-        position,
-        count,
-        len(customers),
-        len(items),
-        settings,
-    )
-    pool = np.unique(customers.get_indexer(baskets["customer"]))
-    return pair_scores(
-        vectors,
-        pool,
-        customers.get_indexer(pairs[C.CUSTOMER_ID]),
-        items.get_indexer(pairs[C.ITEM].astype(str)),
-        settings,
-    )
+    return TifuInputs.of(history, pairs).scores(settings)

@@ -135,9 +135,10 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "tune",
-            "tune the ranker's hyperparameters with Optuna on the validation window",
+            "tune the ranker's (or tifu_knn's) settings with Optuna on the validation window",
             "irm_models.stages.tune",
-            ("seed", "data.oracle", "model", "tune", "evaluate", "mlflow", "paths"),
+            # split: tune=tifu_knn plans the validation steps as `irm features` does
+            ("seed", "data.oracle", "model", "tune", "evaluate", "split", "mlflow", "paths"),
         ),
         Stage(
             "run",

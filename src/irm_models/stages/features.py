@@ -30,27 +30,10 @@ from irm_models.config import Paths, group
 from irm_models.data.contract import DataSpec
 from irm_models.errors import InputError
 from irm_models.features import FeatureSpec, candidate_recall
-from irm_models.features.labelled import window_pairs
+from irm_models.features.labelled import plan_windows, window_pairs
 from irm_models.models.tifu import TifuSettings
-from irm_models.next_basket import (
-    NextBasketSettings,
-    basket_sizes,
-    basket_windows,
-    check_basket_sizes,
-    is_next_basket,
-    study_filter,
-)
 from irm_models.reporting import progress, summary_table
-from irm_models.splits import (
-    BACKTEST,
-    REFIT,
-    SplitSettings,
-    Window,
-    check_sizes,
-    refit_plan,
-    window_sizes,
-    windows,
-)
+from irm_models.splits import BACKTEST, REFIT, Window
 
 # pair tables of training windows (with newcomer copies; no ordered lines written)
 TRAINING = ("train", f"{BACKTEST}_train", f"{REFIT}_train")
@@ -63,7 +46,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     seed = int(cfg.seed)
     interim = artifacts.read_interim()
     visits = interim.visits
-    plan, refit, newcomer_share, filtered, visits = _plan(
+    plan, refit, newcomer_share, filtered, visits = plan_windows(
         group(cfg, "split"), visits, bool(cfg.model.refit)
     )
     # a refit's training window identical to an earlier one (same key) is built once
@@ -159,33 +142,6 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         )
     )
     return report
-
-
-def _plan(
-    split_cfg: dict[str, Any], visits: pd.DataFrame, with_refit: bool
-) -> tuple[list[Any], dict[str, dict[str, Any]], float, dict[str, int] | None, pd.DataFrame]:
-    """The windows of ``split`` (time or next-basket), the refit's report entries, the training
-    windows' newcomer share, the next-basket filters' counts (``None`` for the time split) and the
-    visits the windows read (the filtered ones for next-basket), all checked for size."""
-    refit: dict[str, dict[str, Any]] = {}  # report entry per refit kind
-    if is_next_basket(split_cfg):
-        settings = NextBasketSettings.from_config(split_cfg)
-        visits, filtered = study_filter(visits, settings)
-        plan = basket_windows(settings, visits, with_refit)
-        for kind in (BACKTEST, REFIT) if with_refit else ():
-            train = [w for w in plan if w.split == f"{kind}_train"]
-            refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
-        check_basket_sizes(settings, basket_sizes(plan, visits), filtered)
-        return plan, refit, settings.newcomer_share, filtered, visits
-    split = SplitSettings.from_config(split_cfg)
-    plan = windows(split, visits)
-    if with_refit:
-        for kind in (BACKTEST, REFIT):
-            train, calib = refit_plan(split, visits, kind)
-            plan += [*train, *calib]
-            refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
-    check_sizes(split, window_sizes(plan, visits), visits)
-    return plan, refit, split.newcomer_share, None, visits
 
 
 def _no_visits(name: str, cutoff: pd.Timestamp, end: pd.Timestamp) -> InputError:

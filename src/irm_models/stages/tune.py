@@ -9,6 +9,14 @@ trial's model config is written to ``tune.output`` (default ``conf/experiment/tu
 read: the tuned and the default model are trained and their test metrics printed beside the best
 baseline (``reports/tune.json``; ``reports/metrics.json`` and the model registry are left alone).
 
+A space of ``evaluate.tifu_knn.*`` keys (``tune=tifu_knn``, ``conf/tune/tifu_knn.yaml``) tunes the
+``tifu_knn`` baseline instead, without LightGBM: every trial scores the validation pairs with its
+settings from the history at each validation step's cutoff (the interim visits, planned by
+``split`` as `irm features` plans them) and measures them as `irm train` measures the baseline.
+The untuned ``evaluate.tifu_knn`` is the study's first trial. The best settings go to
+``experiment/tuned_tifu_knn.yaml`` (``irm features experiment=tuned_tifu_knn`` scores with them);
+with ``tune.compare`` the test window is scored with the default and the tuned settings.
+
 MLflow: one parent run (tag ``stage=tune``) holds the config, the best params (``best.<key>``), the
 best value, the test comparison, ``tuned.yaml``, ``param_importances.json`` and the study's
 ``plots/optimization_history.png`` and ``plots/param_importances.png``; every trial of this run is
@@ -39,12 +47,24 @@ from irm_models.config import (
 from irm_models.errors import InputError
 from irm_models.evaluation import EvalSettings, metrics_table
 from irm_models.features import missed_orders
+from irm_models.features.labelled import SplitTifu, plan_windows
 from irm_models.io import atomic_file
+from irm_models.next_basket import is_next_basket
 from irm_models.reporting import print_wide
 from irm_models.tracking import stage_run
 from irm_models.tuning.compare import compare_on_test
 from irm_models.tuning.storage import open_study
-from irm_models.tuning.tracking import log_study, log_test, trial_logger
+from irm_models.tuning.tifu import (
+    cap_k,
+    compare_tifu,
+    default_point,
+    make_tifu_objective,
+    tifu_metrics,
+)
+from irm_models.tuning.tracking import log_study, log_test, log_valid, trial_logger
+
+# the tuned experiment file's name per target (`experiment=<it>`)
+TUNED = {tuning.RANKER_TARGET: "tuned", tuning.TIFU_TARGET: "tuned_tifu_knn"}
 
 
 def storage_url(artifacts: Artifacts, settings: tuning.TuneSettings) -> str:
@@ -53,18 +73,19 @@ def storage_url(artifacts: Artifacts, settings: tuning.TuneSettings) -> str:
     return f"sqlite:///{artifacts.optuna_db}"
 
 
-def output_path(settings: tuning.TuneSettings, root: Path) -> Path:
-    """Where the best trial's model config goes: ``tune.output``, else the config folder's
-    ``experiment/tuned.yaml`` (so ``irm train experiment=tuned`` finds it). An isolated run
-    (``paths.root`` outside the project) never writes into the checkout's own conf/: its default
-    is ``<paths.root>/tuned.yaml`` (copy it into ``conf/experiment/`` to use it), unless it has a
-    config folder of its own (``IRM_CONFIG_DIR``)."""
+def output_path(settings: tuning.TuneSettings, root: Path, stem: str = "tuned") -> Path:
+    """Where the best trial's config goes: ``tune.output``, else the config folder's
+    ``experiment/<stem>.yaml`` (so ``irm train experiment=tuned`` finds it; ``stem`` is
+    ``tuned_tifu_knn`` for the tifu_knn target). An isolated run (``paths.root`` outside the
+    project) never writes into the checkout's own conf/: its default is ``<paths.root>/<stem>.yaml``
+    (copy it into ``conf/experiment/`` to use it), unless it has a config folder of its own
+    (``IRM_CONFIG_DIR``)."""
     if settings.output:
         return Path(str(settings.output)).expanduser().resolve()
     conf = config_dir()
     if conf == project_root() / "conf" and root != project_root():
-        return root / "tuned.yaml"
-    return conf / "experiment" / "tuned.yaml"
+        return root / f"{stem}.yaml"
+    return conf / "experiment" / f"{stem}.yaml"
 
 
 def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,7 +93,10 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
 
     artifacts = Artifacts(Paths.of(cfg))
     model = group(cfg, "model")
-    settings, pruner, dims = tuning.tune_settings(group(cfg, "tune"), model)
+    tifu = group(cfg, "evaluate.tifu_knn")
+    settings, pruner, dims = tuning.tune_settings(group(cfg, "tune"), model, tifu)
+    if tuning.space_target(dims) == tuning.TIFU_TARGET:
+        return _tune_tifu(cfg, console, logged, settings, pruner, dims, tifu)
     evaluate = EvalSettings.from_config(group(cfg, "evaluate"))
     seed = int(cfg.seed)
     output = output_path(settings, artifacts.paths.root)
@@ -127,7 +151,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         new = len(trials) - before
         summary = _summary(study, settings, storage, new, elapsed, output, parent.run_id)
         best_model = best.user_attrs.get(tuning.MODEL) or tuning.apply(model, best.params)
-        _write_tuned(output, best_model, best, settings, len(trials), storage)
+        _write_tuned(output, best_model, best, settings, len(trials), storage, "model")
         log_study(mlflow, study, best, settings, output)
         if settings.compare:
             with console.status("training the tuned and the default model for the test window"):
@@ -185,29 +209,41 @@ def _summary(
 
 def _write_tuned(
     output: Path,
-    best_model: dict[str, Any],
+    best_values: dict[str, Any],
     best: Any,
     settings: tuning.TuneSettings,
     n_trials: int,
     storage: str,
+    key: str,
 ) -> None:
-    """The best trial's model config as a Hydra experiment (``experiment=<file stem>``)."""
+    """The best trial's config (the whole ``model``, or ``evaluate.tifu_knn``) as a Hydra
+    experiment (``experiment=<file stem>``)."""
+    again = (
+        f"Train it again: irm train experiment={output.stem}"
+        if key == "model"
+        else f"Score with it: irm features experiment={output.stem} (then irm train)"
+    )
     text = tuning.tuned_experiment(
-        best_model,
+        best_values,
         [
             f"Best trial ({best.number}) of Optuna study '{settings.study_name}' "
             f"({n_trials} trials): validation {settings.metric} {best.value:.6g}",
             f"Written by `irm tune` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
             f"Study: {storage}",
-            f"Train it again: irm train experiment={output.stem}",
+            again,
         ],
+        key,
     )
     with atomic_file(output) as tmp:
         tmp.write_text(text)
 
 
 def _print(
-    console: Console, summary: dict[str, Any], settings: tuning.TuneSettings, output: Path
+    console: Console,
+    summary: dict[str, Any],
+    settings: tuning.TuneSettings,
+    output: Path,
+    use: str = "train it with `irm train experiment={stem}`",
 ) -> None:
     best, trials = summary["best"], summary["trials"]
     console.print(
@@ -221,17 +257,174 @@ def _print(
     )
     in_conf = output.parent == config_dir() / "experiment"
     console.print(
-        f"best model config written to {output}; "
+        f"best settings written to {output}; "
         + (
-            f"train it with `irm train experiment={output.stem}`"
+            use.format(stem=output.stem)
             if in_conf
             else f"copy it into {config_dir() / 'experiment'} to use it as an experiment"
         )
     )
+    for name, values in summary.get("valid", {}).items():
+        console.print(
+            f"validation, {name} settings: "
+            + ", ".join(f"{m} {values[m]:.4f}" for m in ("recall@10", "ndcg@10", "hit@1"))
+        )
     if settings.compare:
         test = summary["test"]
         table = metrics_table(test["n_test_visits"], test["models"], test["best_baseline"])
         print_wide(console, table)
+
+
+def _tune_tifu(
+    cfg: DictConfig,
+    console: Console,
+    logged: Mapping[str, Any],
+    settings: tuning.TuneSettings,
+    pruner: tuning.PrunerSettings,
+    dims: tuple[tuning.Dimension, ...],
+    tifu: dict[str, Any],
+) -> dict[str, Any]:
+    """``irm tune`` of the tifu_knn baseline (a space of ``evaluate.tifu_knn.*`` keys)."""
+    import optuna
+
+    artifacts = Artifacts(Paths.of(cfg))
+    evaluate = EvalSettings.from_config(group(cfg, "evaluate"))
+    seed = int(cfg.seed)
+    output = output_path(settings, artifacts.paths.root, TUNED[tuning.TIFU_TARGET])
+    storage = storage_url(artifacts, settings)
+    split_cfg = group(cfg, "split")
+    features = artifacts.read_report("features")
+    _same_protocol(features, split_cfg)
+    data = artifacts.read_pairs(("valid", "valid_orders"))  # never the test window here
+    missed = {"valid": missed_orders(data["valid"], data["valid_orders"])}
+    with console.status("coding the validation window's baskets"):
+        plan, _, _, _, visits = plan_windows(split_cfg, artifacts.read_interim().visits, False)
+        steps = {s: [w for w in plan if w.split == s] for s in ("valid", "test")}
+        _same_windows(features, [*steps["valid"], *steps["test"]])
+        valid_tifu = SplitTifu.of(visits, steps["valid"], data["valid"])
+    customers = valid_tifu.max_pool
+    dims = cap_k(dims, customers)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    study = open_study(settings, pruner, storage)
+    before = len(study.trials)
+    point = default_point(dims, tifu, customers)
+    if point is not None:  # the untuned settings first: the best is never worse on validation
+        study.enqueue_trial(point, skip_if_exists=True)
+    objective = make_tifu_objective(
+        data["valid"], missed["valid"], valid_tifu, tifu, dims, settings, evaluate
+    )
+    console.print(
+        f"study {settings.study_name!r} in {storage}: {before} trial(s) so far; adding up to "
+        f"{settings.n_trials}"
+        + (f" within {settings.timeout:g} s" if settings.timeout else "")
+        + f"; {settings.direction} validation {settings.metric} of tifu_knn over "
+        f"{len(valid_tifu.steps)} validation step(s), at most {customers:,} customers each"
+    )
+
+    tags = {"study": settings.study_name, "target": tuning.TIFU_TARGET}
+    with stage_run(tracking_store(cfg), "tune", logged, tags=tags) as mlflow:
+        parent = mlflow.active_run().info
+        log_trial = trial_logger(mlflow, parent.experiment_id, settings, console)
+        started = time.perf_counter()
+        study.optimize(
+            objective, n_trials=settings.n_trials, timeout=settings.timeout, callbacks=[log_trial]
+        )
+        elapsed = time.perf_counter() - started
+        trials = study.get_trials(deepcopy=False)
+        if not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+            raise InputError(
+                f"Optuna study {settings.study_name!r} has no completed trial yet; run "
+                "`irm tune` with tune.n_trials >= 1"
+            )
+        best = study.best_trial
+        summary = _summary(
+            study, settings, storage, len(trials) - before, elapsed, output, parent.run_id
+        )
+        best_tifu = best.user_attrs.get(tuning.TIFU_KNN) or tuning.apply_tifu(
+            tifu, {d.param: best.params[d.name] for d in dims if d.name in best.params}
+        )
+        chosen = {"tuned": tuning.tifu_settings(best_tifu), "default": tuning.tifu_settings(tifu)}
+        summary["settings"] = {"tuned": best_tifu, "default": tifu}
+        scores = {"valid": {name: valid_tifu.scores(s) for name, s in chosen.items()}}
+        summary["valid"] = {
+            name: tifu_metrics(data["valid"], scores["valid"][name], missed["valid"], evaluate)
+            for name in chosen
+        }
+        _write_tuned(output, best_tifu, best, settings, len(trials), storage, tuning.TIFU)
+        log_study(mlflow, study, best, settings, output)
+        log_valid(mlflow, summary["valid"])
+        if settings.compare:
+            with console.status("scoring the test window with the tuned and the default settings"):
+                data.update(artifacts.read_pairs(("test", "test_orders")))
+                missed["test"] = missed_orders(data["test"], data["test_orders"])
+                test_tifu = SplitTifu.of(visits, steps["test"], data["test"])
+                scores["test"] = {name: test_tifu.scores(s) for name, s in chosen.items()}
+                summary["test"] = compare_tifu(data, missed, scores, evaluate, seed)
+            log_test(mlflow, summary["test"])
+    artifacts.write_report("tune", summary)  # once the run has finished
+
+    _print(
+        console,
+        summary,
+        settings,
+        output,
+        "score with it: `irm features experiment={stem}` (then `irm train`)",
+    )
+    console.print(f"MLflow run {parent.run_id}")
+    return summary
+
+
+def _same_protocol(features: Mapping[str, Any] | None, split_cfg: Mapping[str, Any]) -> None:
+    """The pair tables must come from the split the stage plans (``features.json`` records a
+    next-basket split's filters).
+
+    Raises:
+        InputError: before `irm features`, or when it ran with the other protocol.
+    """
+    if features is None:
+        raise InputError("reports/features.json: not found; run `irm features` (or `irm run`)")
+    built = "next_basket" if "next_basket" in features else "time"
+    asked = "next_basket" if is_next_basket(split_cfg) else "time"
+    if built != asked:
+        raise InputError(
+            f"the pair tables were built with the {built} split, this run plans the {asked} "
+            f"split: run `irm tune` with split={'next_basket' if built != 'time' else 'default'} "
+            "(or `irm features` again with this split)"
+        )
+
+
+def _same_windows(features: Mapping[str, Any], steps: list[Any]) -> None:
+    """Each validation and test step planned here is the one `irm features` built (its cutoff
+    and end in ``features.json``): another ``split.refresh_days`` or other visits would score the
+    pairs from other histories.
+
+    Raises:
+        InputError: naming the first step that differs.
+    """
+    built = features.get("windows", {})
+    for window in steps:
+        entry = built.get(window.name)
+        if entry is None:
+            continue  # a step without visits (`irm features` skips it; it holds no pairs)
+        if (entry.get("cutoff"), entry.get("end")) != (str(window.cutoff), str(window.end)):
+            raise InputError(
+                f"window {window.name}: `irm features` built it as {entry.get('cutoff')} .. "
+                f"{entry.get('end')}, this run plans {window.cutoff} .. {window.end}; run "
+                "`irm tune` with the split settings (and data) `irm features` used, or "
+                "`irm features` again"
+            )
+    planned = {w.name for w in steps}
+    extra = sorted(
+        n for n in built if n.rsplit("_", 1)[0] in ("valid", "test") and n not in planned
+    )
+    if extra:
+        raise InputError(
+            f"`irm features` built {', '.join(extra)}, which this run does not plan; run "
+            "`irm tune` with the split settings `irm features` used, or `irm features` again"
+        )
 
 
 def _fmt(value: Any) -> str:

@@ -10,8 +10,12 @@ The objective of a trial is the validation window's metric (``tune.metric``), co
 :func:`irm_models.metrics.per_request` and :func:`irm_models.metrics.summarize` with the validation
 window's missed orders. Nothing here reads the test window.
 
+A space of ``evaluate.tifu_knn.*`` keys tunes the ``tifu_knn`` baseline instead (no LightGBM):
+:mod:`.tifu`.
+
 The package: :mod:`.space` (the search space), :mod:`.pruning` (the pruner and the LightGBM
-callback that feeds it) and :mod:`.study` (settings, the trial objective, the tuned experiment).
+callback that feeds it), :mod:`.study` (settings, the trial objective, the tuned experiment) and
+:mod:`.tifu` (the tifu_knn target's objective and test comparison).
 """
 
 from irm_models.tuning.pruning import (
@@ -24,17 +28,24 @@ from irm_models.tuning.pruning import (
 )
 from irm_models.tuning.space import (
     KINDS,
+    RANKER_TARGET,
+    TIFU,
+    TIFU_TARGET,
     Dimension,
     apply,
+    apply_tifu,
     parse_dimension,
     parse_space,
     ranker_settings,
+    space_target,
+    tifu_settings,
     tuned_experiment,
 )
 from irm_models.tuning.study import (
     DIRECTIONS,
     MODEL,
     SETTINGS,
+    TIFU_KNN,
     VALID_METRICS,
     TuneSettings,
     make_objective,
@@ -49,7 +60,11 @@ __all__ = [
     "LGB_METRIC",
     "MODEL",
     "PRUNERS",
+    "RANKER_TARGET",
     "SETTINGS",
+    "TIFU",
+    "TIFU_KNN",
+    "TIFU_TARGET",
     "VALID_METRICS",
     "Dimension",
     "PrunerSettings",
@@ -57,12 +72,15 @@ __all__ = [
     "SameMetricPruner",
     "TuneSettings",
     "apply",
+    "apply_tifu",
     "make_objective",
     "make_pruner",
     "parse_dimension",
     "parse_space",
     "ranker_settings",
     "sampler_seed",
+    "space_target",
+    "tifu_settings",
     "tune_settings",
     "tuned_experiment",
     "validation_metrics",

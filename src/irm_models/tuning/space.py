@@ -1,9 +1,11 @@
 """The search space of ``irm tune``: its entries (``tune.space``), validated against the model
-config, a model config with a trial's values applied, and the tuned model config written as a
-Hydra experiment file.
+config (or the ``tifu_knn`` baseline's settings), a config with a trial's values applied, and the
+tuned config written as a Hydra experiment file.
 
-Each entry names a key of the model config (``model.params.learning_rate``, ``model.objective``),
-its kind and its range, and is validated here with an error naming the entry.
+Each entry names a key of the model config (``model.params.learning_rate``, ``model.objective``)
+or of ``evaluate.tifu_knn`` (``evaluate.tifu_knn.k``), its kind and its range, and is validated
+here with an error naming the entry. A space tunes one target: the ranker (``model.*`` keys) or
+the ``tifu_knn`` baseline (``evaluate.tifu_knn.*`` keys), never both (:func:`space_target`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from irm_models.errors import ConfigError
 
 KINDS = ("float", "int", "categorical")
+TIFU = "evaluate.tifu_knn"  # the tifu_knn baseline's settings: a space of these tunes it
+RANKER_TARGET, TIFU_TARGET = "ranker", "tifu_knn"  # what a study tunes (:func:`space_target`)
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class Dimension:
     """One entry of the search space (``tune.space.<name>``)."""
 
     name: str
-    param: str  # a dotted key of the model config, e.g. model.params.learning_rate
+    param: str  # a dotted key: model.params.learning_rate, ..., or evaluate.tifu_knn.k, ...
     kind: str
     low: float | None = None
     high: float | None = None
@@ -62,8 +66,17 @@ def _set_key(container: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+def _tifu_keys() -> tuple[str, ...]:
+    from dataclasses import fields
+
+    from irm_models.models.tifu import TifuSettings
+
+    return tuple(f.name for f in fields(TifuSettings))
+
+
 def parse_dimension(name: str, entry: Any, model: Mapping[str, Any]) -> Dimension:
-    """Validate one search-space entry against the model config (a plain mapping).
+    """Validate one search-space entry against the model config (a plain mapping), or, for an
+    ``evaluate.tifu_knn.<key>`` entry, against the ``tifu_knn`` settings.
 
     Raises:
         ConfigError: naming ``tune.space.<name>`` and the broken rule.
@@ -81,13 +94,20 @@ def parse_dimension(name: str, entry: Any, model: Mapping[str, Any]) -> Dimensio
     if missing:
         raise ConfigError(f"{where}: missing {' and '.join(missing)}")
     param, kind = str(entry["param"]), str(entry["kind"])
-    if not param.startswith("model.") or not _has_key({"model": model}, param):
+    if param.startswith(f"{TIFU}."):
+        if param.removeprefix(f"{TIFU}.") not in _tifu_keys():
+            raise ConfigError(
+                f"{where}: param {param!r} is not a setting of the tifu_knn baseline; its "
+                f"settings: {', '.join(f'{TIFU}.{k}' for k in _tifu_keys())}"
+            )
+    elif not param.startswith("model.") or not _has_key({"model": model}, param):
         raise ConfigError(
-            f"{where}: param {param!r} is not a key of the model config (conf/model/*.yaml); "
-            "write it as model.<key> or model.params.<key>, and give a LightGBM param the "
-            "model does not set yet a default first (+model.params.<key>=<value>)"
+            f"{where}: param {param!r} is not a key of the model config (conf/model/*.yaml) "
+            f"nor a setting of {TIFU}; write it as model.<key> or model.params.<key>, and give "
+            "a LightGBM param the model does not set yet a default first "
+            "(+model.params.<key>=<value>)"
         )
-    if isinstance(_get_key(model, param.removeprefix("model.")), Mapping):
+    elif isinstance(_get_key(model, param.removeprefix("model.")), Mapping):
         raise ConfigError(f"{where}: param {param!r} is a group of settings, not one setting")
     if kind not in KINDS:
         raise ConfigError(f"{where}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -138,16 +158,22 @@ def _range(name: str, param: str, kind: str, entry: Mapping[str, Any], log: bool
     return Dimension(name, param, kind, float(low), float(high), log)
 
 
-def parse_space(space: Mapping[str, Any], model: Mapping[str, Any]) -> tuple[Dimension, ...]:
-    """Every entry of ``tune.space`` validated; also checks that the model settings accept each
-    bound and choice (``model.objective: foo`` fails here, not in trial 7).
+def parse_space(
+    space: Mapping[str, Any],
+    model: Mapping[str, Any],
+    tifu: Mapping[str, Any] | None = None,
+) -> tuple[Dimension, ...]:
+    """Every entry of ``tune.space`` validated; also checks that the model settings (or the
+    ``tifu_knn`` settings ``tifu``, ``evaluate.tifu_knn``) accept each bound and choice
+    (``model.objective: foo`` fails here, not in trial 7).
 
     Raises:
-        ConfigError: naming the entry.
+        ConfigError: naming the entry; also a space mixing model and tifu_knn keys.
     """
     if not isinstance(space, Mapping) or not space:
         raise ConfigError("tune.space is empty: name at least one model setting to tune")
     dims = tuple(parse_dimension(str(name), entry, model) for name, entry in space.items())
+    space_target(dims)
     seen: dict[str, str] = {}
     for d in dims:
         if d.param in seen:
@@ -162,12 +188,49 @@ def parse_space(space: Mapping[str, Any], model: Mapping[str, Any]) -> tuple[Dim
             if d.kind == "int":
                 value = int(value)
             try:
-                ranker_settings(apply(model, {d.param: value}))
+                if d.param.startswith(f"{TIFU}."):
+                    tifu_settings(apply_tifu(tifu or {}, {d.param: value}))
+                else:
+                    ranker_settings(apply(model, {d.param: value}))
             except ConfigError as exc:
                 raise ConfigError(
                     f"tune.space.{d.name}: {value!r} is not accepted: {exc}"
                 ) from None
     return dims
+
+
+def space_target(dims: Sequence[Dimension]) -> str:
+    """What a parsed space tunes: ``ranker`` (every entry a ``model.*`` key) or ``tifu_knn``
+    (every entry an ``evaluate.tifu_knn.*`` key).
+
+    Raises:
+        ConfigError: naming the first entry whose target differs from the first entry's.
+    """
+    targets = [TIFU_TARGET if d.param.startswith(f"{TIFU}.") else RANKER_TARGET for d in dims]
+    for d, target in zip(dims, targets, strict=True):
+        if target != targets[0]:
+            raise ConfigError(
+                f"tune.space.{d.name}: tunes {d.param}, but tune.space.{dims[0].name} tunes "
+                f"{dims[0].param}; a study tunes the ranker (model.*) or the tifu_knn baseline "
+                f"({TIFU}.*), not both"
+            )
+    return targets[0] if targets else RANKER_TARGET
+
+
+def apply_tifu(tifu: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``evaluate.tifu_knn`` (plain values) with ``evaluate.tifu_knn.<key>`` values
+    set."""
+    out = dict(tifu)
+    for key, value in settings.items():
+        out[key.removeprefix(f"{TIFU}.")] = value
+    return out
+
+
+def tifu_settings(tifu: Mapping[str, Any]) -> Any:
+    """The ``tifu_knn`` settings from ``evaluate.tifu_knn`` (plain values)."""
+    from irm_models.models.tifu import TifuSettings
+
+    return TifuSettings.from_config(tifu)
 
 
 def apply(model: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,11 +248,16 @@ def ranker_settings(model: Mapping[str, Any]) -> Any:
     return RankerSettings.from_config(model)
 
 
-def tuned_experiment(model: Mapping[str, Any], header: Sequence[str]) -> str:
+def tuned_experiment(model: Mapping[str, Any], header: Sequence[str], key: str = "model") -> str:
     """The text of a Hydra experiment file that sets the whole model config (``# @package
-    _global_``), so ``irm train experiment=<it>`` trains exactly the given model."""
+    _global_``), so ``irm train experiment=<it>`` trains exactly the given model; with
+    ``key="evaluate.tifu_knn"`` the whole ``tifu_knn`` settings instead, so ``irm features
+    experiment=<it>`` scores the baseline with them."""
     from omegaconf import OmegaConf
 
     lines = ["# @package _global_", *(f"# {h}" for h in header)]
-    body = OmegaConf.to_yaml(OmegaConf.create({"model": dict(model)}))
+    tree: dict[str, Any] = dict(model)
+    for part in reversed(key.split(".")):
+        tree = {part: tree}
+    body = OmegaConf.to_yaml(OmegaConf.create(tree))
     return "\n".join(lines) + "\n" + body

@@ -12,7 +12,7 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.errors import ConfigError
-from irm_models.metrics import CUTS, per_request, summarize
+from irm_models.metrics import CUTS, NB_CUT, per_request, summarize
 from irm_models.tuning.pruning import PrunerSettings, PruningCallback
 from irm_models.tuning.space import Dimension, apply, parse_space, ranker_settings
 
@@ -24,8 +24,12 @@ DIRECTIONS: dict[str, str] = {
     "hit@3": "maximize",
     "mrr": "maximize",
     **{f"{m}@{k}": "maximize" for m in ("recall", "precision") for k in CUTS},
+    # the next-basket literature's two (tune=tifu_knn's metric is its recall@10)
+    f"ndcg@{NB_CUT}": "maximize",
+    f"phr@{NB_CUT}": "maximize",
 }
 MODEL = "model"  # trial user attribute: the trial's whole model config (tuned.yaml is the best's)
+TIFU_KNN = "tifu_knn"  # trial user attribute: the trial's whole evaluate.tifu_knn (tifu target)
 SETTINGS = "settings"  # trial user attribute: dotted model key -> the value the trial used
 VALID_METRICS = "valid_metrics"  # trial user attribute: every validation metric of the trial
 
@@ -68,9 +72,10 @@ class TuneSettings:
 
 
 def tune_settings(
-    tune: Mapping[str, Any], model: Mapping[str, Any]
+    tune: Mapping[str, Any], model: Mapping[str, Any], tifu: Mapping[str, Any] | None = None
 ) -> tuple[TuneSettings, PrunerSettings, tuple[Dimension, ...]]:
-    """Parse and validate ``tune`` (the ``tune`` group as plain values) against the model config."""
+    """Parse and validate ``tune`` (the ``tune`` group as plain values) against the model config
+    (and ``evaluate.tifu_knn``, ``tifu``, for a space of the tifu_knn baseline's settings)."""
     from irm_models.config import typed
 
     values = dict(tune)
@@ -79,7 +84,8 @@ def tune_settings(
     if not isinstance(pruner, Mapping):
         raise ConfigError(f"tune.pruner must be a mapping (got {pruner!r})")
     settings = typed(TuneSettings, values, "tune")
-    return settings, typed(PrunerSettings, dict(pruner), "tune.pruner"), parse_space(space, model)
+    dims = parse_space(space, model, tifu)
+    return settings, typed(PrunerSettings, dict(pruner), "tune.pruner"), dims
 
 
 def validation_metrics(

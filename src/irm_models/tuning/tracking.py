@@ -113,6 +113,18 @@ def log_study(mlflow: Any, study: Any, best: Any, settings: TuneSettings, output
             save(vis.plot_param_importances(study, target_name=target), "param_importances.png")
 
 
+def log_valid(mlflow: Any, valid: dict[str, dict[str, Any]]) -> None:
+    """Validation metrics of the tuned and the default settings (``valid.<name>.<metric>``)."""
+    mlflow.log_metrics(
+        {
+            f"valid.{name}.{_metric_name(key)}": value
+            for name, values in valid.items()
+            for key, value in values.items()
+            if value is not None
+        }
+    )
+
+
 def log_test(mlflow: Any, test: dict[str, Any]) -> None:
     metrics = {
         f"test.{name}.{_metric_name(key)}": value

@@ -112,3 +112,40 @@ def test_bad_settings_are_refused(values, message):
 
 def test_defaults_are_the_studys():
     assert EvalSettings.from_config({}).tifu_knn == TifuSettings(900, 0.9, 0.6, 0.2, 3)
+
+
+def test_a_split_is_scored_step_by_step_from_each_step_s_cutoff_under_any_settings():
+    """SplitTifu (what `irm tune tune=tifu_knn` scores with) gives each step's rows of a stacked
+    pair table what `irm features` gives them: tifu_for_pairs of the history at the step's
+    cutoff, and the same codes serve every settings."""
+    from irm_models.errors import InputError
+    from irm_models.features.history import history_until
+    from irm_models.features.labelled import SplitTifu
+    from irm_models.splits import Window
+
+    visits = _history()
+    day = pd.Timestamp
+    steps = [
+        Window("valid_1", day("2025-01-01"), day("2025-01-03")),  # targets a1, a2
+        Window("valid_2", day("2025-01-03"), day("2025-01-05")),  # target c1
+    ]
+    pairs = pd.DataFrame(
+        {
+            C.REQUEST_ID: ["a1", "a1", "a2", "c1", "c1"],
+            C.CUSTOMER_ID: ["A", "A", "A", "C", "C"],
+            C.ITEM: ["x", "y", "z", "x", "y"],
+        }
+    )
+    split = SplitTifu.of(visits, steps, pairs)
+    assert len(split.steps) == 2 and split.max_pool == 3  # A, B, C by 2025-01-03
+    for settings in (SETTINGS, TifuSettings(k=1, r_b=1.0, r_g=1.0, alpha=0.3, m=1)):
+        want = np.concatenate(
+            [
+                tifu_for_pairs(history_until(visits, w.cutoff), pairs.iloc[rows], settings)
+                for w, rows in zip(steps, ([0, 1, 2], [3, 4]), strict=True)
+            ]
+        )
+        np.testing.assert_array_equal(split.scores(settings), want)
+    stale = pd.concat([pairs, pairs.iloc[[0]].assign(**{C.REQUEST_ID: "gone"})])
+    with pytest.raises(InputError, match="1 of 6 pairs belong to no window"):
+        SplitTifu.of(visits, steps, stale)
