@@ -143,6 +143,7 @@ class Comparison:
     by_context: dict[str, Any]  # metrics per context level
     thresholds: dict[str, float | None]  # hand-over threshold per model (from validation)
     requests: dict[str, pd.DataFrame]  # per-request test rows per model (for plots)
+    literature: dict[str, Any] | None = None  # :func:`literature_table`
 
 
 @dataclass
@@ -171,6 +172,7 @@ class MetricsReport:
                 "lift_hit@1": c.lifts[c.best_baseline],
                 "lift_hit@1_by_model": c.lifts,
                 "lift_recall@10_by_model": c.recall_lifts,
+                **({} if c.literature is None else {"literature": c.literature}),
                 "protocol": "time" if self.next_basket is None else "next_basket",
                 **({} if self.next_basket is None else {"next_basket": self.next_basket}),
                 "candidate_recall": self.candidate_recall,
@@ -235,6 +237,7 @@ def compare_models(
         for name in req_test
         if name != model
     }
+    valid_recall = {name: float(_recall(r).mean()) for name, r in req_valid.items()}
     by_context: dict[str, Any] = {}
     for dim in (*settings.by_context, CUSTOMER_HISTORY):
         by_context[dim] = {}
@@ -253,7 +256,42 @@ def compare_models(
         by_context=_clean(by_context),
         thresholds=thresholds,
         requests=req_test,
+        literature=literature_table(_clean(models), valid_recall, _clean(recall_lifts), model),
     )
+
+
+# the next-basket literature's methods the model is put beside (issue 19's table)
+LITERATURE = ("tifu_knn", "p_topfreq", "g_topfreq")
+LITERATURE_METRICS = ("recall@10", "ndcg@10", "phr@10")
+
+
+def literature_table(
+    models: Mapping[str, Mapping[str, Any]],
+    valid_recall: Mapping[str, float],
+    recall_lifts: Mapping[str, Any],
+    model: str = MODEL,
+) -> dict[str, Any] | None:
+    """The model beside the next-basket literature's methods, on the test window: recall@10,
+    NDCG@10, PHR@10 and recall@10 as a multiple of ``p_topfreq`` (TopPersonal, the literature's
+    yardstick); the best of the methods (chosen by validation recall@10) and the model's lift of
+    recall@10 over it with its customer-bootstrap CI. ``None`` when a method was not scored."""
+    if not all(name in models for name in (model, *LITERATURE)):
+        return None
+    base = models["p_topfreq"]["recall@10"]
+    rows = {
+        name: {
+            **{m: models[name].get(m) for m in LITERATURE_METRICS},
+            "recall@10_x_p_topfreq": models[name]["recall@10"] / base if base else None,
+        }
+        for name in (model, *LITERATURE)
+    }
+    best = max(LITERATURE, key=lambda name: valid_recall[name])
+    return {
+        "models": rows,
+        "best": best,
+        "lift_recall@10": recall_lifts[best],
+        "lift_recall@10_by_model": {name: recall_lifts[name] for name in LITERATURE},
+    }
 
 
 def _recall(rows: pd.DataFrame, k: int = 10) -> np.ndarray:

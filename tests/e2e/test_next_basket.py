@@ -27,7 +27,7 @@ def test_run_next_basket_end_to_end(tmp_path, irm):
     )
     assert result.code == 0, result.err
     printed = " ".join(result.out.split())  # the console wraps lines
-    assert "next basket (" in printed and "lift of recall@10 over context_favourite" in printed
+    assert "beside the literature (" in printed and "(best on validation)" in printed
     reports = tmp_path / "reports"
     m = json.loads((reports / "metrics.json").read_text())
     features = json.loads((reports / "features.json").read_text())
@@ -50,6 +50,16 @@ def test_run_next_basket_end_to_end(tmp_path, irm):
         assert 0 < values["ndcg@10"] <= values["phr@10"] <= 1, name
         assert 0 < values["recall@10"] <= values["phr@10"], name
     assert m["models"]["p_topfreq"]["recall@10"] > m["models"]["g_topfreq"]["recall@10"]
+    # the literature's table: the model and the three methods, their ratio to p_topfreq, the
+    # lift over the best of them (chosen on validation) with its CI
+    table = m["literature"]
+    assert set(table["models"]) == {"lightgbm", "tifu_knn", "p_topfreq", "g_topfreq"}
+    for name, row in table["models"].items():
+        assert row["recall@10"] == m["models"][name]["recall@10"]
+        ratio = row["recall@10"] / m["models"]["p_topfreq"]["recall@10"]
+        assert row["recall@10_x_p_topfreq"] == pytest.approx(ratio)
+    assert table["best"] in {"tifu_knn", "p_topfreq", "g_topfreq"}
+    assert table["lift_recall@10"] == m["lift_recall@10_by_model"][table["best"]]
     assert (tmp_path / "data" / "scores").is_dir()
 
 

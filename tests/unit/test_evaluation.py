@@ -61,3 +61,29 @@ def test_nan_becomes_null_in_the_report():
     comparison = compare_models(_scored(), _scored(), PAIRS, PAIRS, {}, {}, settings, ["crm"])
     report = MetricsReport({}, comparison, float("nan")).to_dict()
     assert report["candidate_recall"] is None
+
+
+def test_literature_table_by_hand():
+    from irm_models.evaluation import literature_table
+
+    def row(recall):
+        return {"recall@10": recall, "ndcg@10": recall / 2, "phr@10": min(1.0, recall * 2)}
+
+    models = {
+        "lightgbm": row(0.3),
+        "tifu_knn": row(0.25),
+        "p_topfreq": row(0.2),
+        "g_topfreq": row(0.1),
+        "popularity": row(0.1),
+    }
+    lifts = {name: {"lift": 0.3 - models[name]["recall@10"]} for name in models}
+    # tifu_knn is best on test, but p_topfreq was best on validation: the lift is over p_topfreq
+    valid = {"tifu_knn": 0.21, "p_topfreq": 0.22, "g_topfreq": 0.1, "popularity": 0.5}
+    table = literature_table(models, valid, lifts)
+    assert table["best"] == "p_topfreq" and table["lift_recall@10"] == {"lift": 0.3 - 0.2}
+    assert set(table["models"]) == {"lightgbm", "tifu_knn", "p_topfreq", "g_topfreq"}
+    assert table["models"]["lightgbm"]["recall@10_x_p_topfreq"] == 1.5
+    assert table["models"]["g_topfreq"]["recall@10_x_p_topfreq"] == 0.5
+    assert table["models"]["tifu_knn"]["ndcg@10"] == 0.125
+    del models["tifu_knn"]
+    assert literature_table(models, valid, lifts) is None

@@ -122,8 +122,8 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
         f"{lift_text(comparison.lifts['crm_favourite'])}; candidate recall "
         f"{report.candidate_recall:.3f}; MLflow run {run_id}"
     )
-    if report.next_basket is not None:
-        console.print(_next_basket_line(comparison))
+    if comparison.literature is not None:
+        console.print(_literature_line(comparison))
     if report.refit_backtest is not None and report.served is not None:
         back = report.refit_backtest
         console.print(
@@ -136,16 +136,20 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     return report.to_dict()
 
 
-def _next_basket_line(c: Comparison) -> str:
-    """split=next_basket: recall@10 of the model and its lift over the literature's baselines."""
-    lifts = "; ".join(
-        f"over {name} {lift_text(c.recall_lifts[name])}"
-        for name in dict.fromkeys((c.best_baseline, "p_topfreq", "tifu_knn", "g_topfreq"))
-        if name in c.recall_lifts
+def _literature_line(c: Comparison) -> str:
+    """The model's recall@10 beside the next-basket literature's methods (``literature``)."""
+    table = c.literature or {}
+    rows = table["models"]
+    methods = ", ".join(
+        f"{name} {row['recall@10']:.3f} (x{row['recall@10_x_p_topfreq']:.2f})"
+        for name, row in rows.items()
+        if name != MODEL
     )
     return (
-        f"next basket ({c.n_test_visits:,} customers' last baskets): {MODEL} recall@10 "
-        f"{c.models[MODEL]['recall@10']:.3f}, lift of recall@10 {lifts}"
+        f"beside the literature ({c.n_test_visits:,} test baskets): {MODEL} recall@10 "
+        f"{rows[MODEL]['recall@10']:.3f} (x{rows[MODEL]['recall@10_x_p_topfreq']:.2f} p_topfreq); "
+        f"{methods}; lift over {table['best']} (best on validation) "
+        f"{lift_text(table['lift_recall@10'])}"
     )
 
 
