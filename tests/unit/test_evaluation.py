@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from irm_models import columns as C
 from irm_models.evaluation import EvalSettings, MetricsReport, compare_models
