@@ -45,6 +45,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/completejourney.py
+	$(BIN)/python bench/completejourney.py --protocol next_basket
+	$(BIN)/python bench/completejourney.py --item-level product_id
+	$(BIN)/python bench/completejourney.py --item-level product_id --protocol next_basket
 	$(BIN)/python bench/report.py --screenshot docs/report.png
 
 # params.yaml is generated from conf/ (never edit it): the stages in dvc.yaml read it, and
