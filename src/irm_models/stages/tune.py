@@ -49,7 +49,6 @@ from irm_models.evaluation import EvalSettings, metrics_table
 from irm_models.features import missed_orders
 from irm_models.features.labelled import SplitTifu, plan_windows
 from irm_models.io import atomic_file
-from irm_models.next_basket import is_next_basket
 from irm_models.reporting import print_wide
 from irm_models.tracking import stage_run
 from irm_models.tuning.compare import compare_on_test
@@ -59,6 +58,8 @@ from irm_models.tuning.tifu import (
     compare_tifu,
     default_point,
     make_tifu_objective,
+    same_protocol,
+    same_windows,
     tifu_metrics,
 )
 from irm_models.tuning.tracking import log_study, log_test, log_valid, trial_logger
@@ -294,13 +295,13 @@ def _tune_tifu(
     storage = storage_url(artifacts, settings)
     split_cfg = group(cfg, "split")
     features = artifacts.read_report("features")
-    _same_protocol(features, split_cfg)
+    same_protocol(features, split_cfg)
     data = artifacts.read_pairs(("valid", "valid_orders"))  # never the test window here
     missed = {"valid": missed_orders(data["valid"], data["valid_orders"])}
     with console.status("coding the validation window's baskets"):
         plan, _, _, _, visits = plan_windows(split_cfg, artifacts.read_interim().visits, False)
         steps = {s: [w for w in plan if w.split == s] for s in ("valid", "test")}
-        _same_windows(features, [*steps["valid"], *steps["test"]])
+        same_windows(features, [*steps["valid"], *steps["test"]])
         valid_tifu = SplitTifu.of(visits, steps["valid"], data["valid"])
     customers = valid_tifu.max_pool
     dims = cap_k(dims, customers)
@@ -375,56 +376,6 @@ def _tune_tifu(
     )
     console.print(f"MLflow run {parent.run_id}")
     return summary
-
-
-def _same_protocol(features: Mapping[str, Any] | None, split_cfg: Mapping[str, Any]) -> None:
-    """The pair tables must come from the split the stage plans (``features.json`` records a
-    next-basket split's filters).
-
-    Raises:
-        InputError: before `irm features`, or when it ran with the other protocol.
-    """
-    if features is None:
-        raise InputError("reports/features.json: not found; run `irm features` (or `irm run`)")
-    built = "next_basket" if "next_basket" in features else "time"
-    asked = "next_basket" if is_next_basket(split_cfg) else "time"
-    if built != asked:
-        raise InputError(
-            f"the pair tables were built with the {built} split, this run plans the {asked} "
-            f"split: run `irm tune` with split={'next_basket' if built != 'time' else 'default'} "
-            "(or `irm features` again with this split)"
-        )
-
-
-def _same_windows(features: Mapping[str, Any], steps: list[Any]) -> None:
-    """Each validation and test step planned here is the one `irm features` built (its cutoff
-    and end in ``features.json``): another ``split.refresh_days`` or other visits would score the
-    pairs from other histories.
-
-    Raises:
-        InputError: naming the first step that differs.
-    """
-    built = features.get("windows", {})
-    for window in steps:
-        entry = built.get(window.name)
-        if entry is None:
-            continue  # a step without visits (`irm features` skips it; it holds no pairs)
-        if (entry.get("cutoff"), entry.get("end")) != (str(window.cutoff), str(window.end)):
-            raise InputError(
-                f"window {window.name}: `irm features` built it as {entry.get('cutoff')} .. "
-                f"{entry.get('end')}, this run plans {window.cutoff} .. {window.end}; run "
-                "`irm tune` with the split settings (and data) `irm features` used, or "
-                "`irm features` again"
-            )
-    planned = {w.name for w in steps}
-    extra = sorted(
-        n for n in built if n.rsplit("_", 1)[0] in ("valid", "test") and n not in planned
-    )
-    if extra:
-        raise InputError(
-            f"`irm features` built {', '.join(extra)}, which this run does not plan; run "
-            "`irm tune` with the split settings `irm features` used, or `irm features` again"
-        )
 
 
 def _fmt(value: Any) -> str:

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
+from irm_models.errors import InputError
 from irm_models.evaluation import EvalSettings, baseline_scores, compare_models
 from irm_models.metrics import per_request, summarize
 from irm_models.models.baselines import BASELINES
+from irm_models.next_basket import is_next_basket
 from irm_models.tuning.space import TIFU, Dimension, apply_tifu, tifu_settings
 from irm_models.tuning.study import DIRECTIONS, SETTINGS, TIFU_KNN, VALID_METRICS, TuneSettings
 
@@ -156,3 +158,53 @@ def compare_tifu(
         "lift_hit@1": comparison.lifts[best],
         "lift_recall@10": {name: comparison.recall_lifts[name] for name in ("default", best)},
     }
+
+
+def same_protocol(features: Mapping[str, Any] | None, split_cfg: Mapping[str, Any]) -> None:
+    """The pair tables must come from the split the stage plans (``features.json`` records a
+    next-basket split's filters).
+
+    Raises:
+        InputError: before `irm features`, or when it ran with the other protocol.
+    """
+    if features is None:
+        raise InputError("reports/features.json: not found; run `irm features` (or `irm run`)")
+    built = "next_basket" if "next_basket" in features else "time"
+    asked = "next_basket" if is_next_basket(split_cfg) else "time"
+    if built != asked:
+        raise InputError(
+            f"the pair tables were built with the {built} split, this run plans the {asked} "
+            f"split: run `irm tune` with split={'next_basket' if built != 'time' else 'default'} "
+            "(or `irm features` again with this split)"
+        )
+
+
+def same_windows(features: Mapping[str, Any], steps: list[Any]) -> None:
+    """Each validation and test step planned here is the one `irm features` built (its cutoff
+    and end in ``features.json``): another ``split.refresh_days`` or other visits would score the
+    pairs from other histories.
+
+    Raises:
+        InputError: naming the first step that differs.
+    """
+    built = features.get("windows", {})
+    for window in steps:
+        entry = built.get(window.name)
+        if entry is None:
+            continue  # a step without visits (`irm features` skips it; it holds no pairs)
+        if (entry.get("cutoff"), entry.get("end")) != (str(window.cutoff), str(window.end)):
+            raise InputError(
+                f"window {window.name}: `irm features` built it as {entry.get('cutoff')} .. "
+                f"{entry.get('end')}, this run plans {window.cutoff} .. {window.end}; run "
+                "`irm tune` with the split settings (and data) `irm features` used, or "
+                "`irm features` again"
+            )
+    planned = {w.name for w in steps}
+    extra = sorted(
+        n for n in built if n.rsplit("_", 1)[0] in ("valid", "test") and n not in planned
+    )
+    if extra:
+        raise InputError(
+            f"`irm features` built {', '.join(extra)}, which this run does not plan; run "
+            "`irm tune` with the split settings `irm features` used, or `irm features` again"
+        )
