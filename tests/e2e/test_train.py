@@ -50,6 +50,7 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
         "lift_hit@1",
         "lift_hit@1_by_model",
         "lift_recall@10_by_model",
+        "literature",
         "protocol",
         "candidate_recall",
         "handover_thresholds",

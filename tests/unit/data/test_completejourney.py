@@ -137,9 +137,16 @@ def test_unknown_item_level_exits_2(irm, tmp_path):
 
 @pytest.mark.slow
 def test_run_on_a_slice_end_to_end(irm, tmp_path):
-    # the served refit (two more fits) is the café's subject (tests/e2e/test_train.py), not this
+    # the served refit (two more fits) is the café's subject (tests/e2e/test_train.py), not this;
+    # nor is the gate: 150 households are few for its CI (measured: lift of hit@1 over
+    # crm_favourite +1.6 pts, CI -0.4 to +4.0, rejected), so the run serves the model anyway
     result = irm(
-        "run", *SLICE, f"paths.root={tmp_path}", "evaluate.bootstrap=200", "model.refit=false"
+        "run",
+        *SLICE,
+        f"paths.root={tmp_path}",
+        "evaluate.bootstrap=200",
+        "model.refit=false",
+        "register.force=true",
     )
     assert result.code == 0, result.err
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
