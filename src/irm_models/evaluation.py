@@ -273,8 +273,9 @@ def literature_table(
 ) -> dict[str, Any] | None:
     """The model beside the next-basket literature's methods, on the test window: recall@10,
     NDCG@10, PHR@10 and recall@10 as a multiple of ``p_topfreq`` (TopPersonal, the literature's
-    yardstick); the best of the methods (chosen by validation recall@10) and the model's lift of
-    recall@10 over it with its customer-bootstrap CI. ``None`` when a method was not scored."""
+    yardstick), and each one's validation recall@10 (what choices are made on); the best of the
+    methods (chosen by validation recall@10) and the model's lift of recall@10 over it with its
+    customer-bootstrap CI. ``None`` when a method was not scored."""
     if not all(name in models for name in (model, *LITERATURE)):
         return None
     base = models["p_topfreq"]["recall@10"]
@@ -282,6 +283,7 @@ def literature_table(
         name: {
             **{m: models[name].get(m) for m in LITERATURE_METRICS},
             "recall@10_x_p_topfreq": models[name]["recall@10"] / base if base else None,
+            "valid_recall@10": valid_recall.get(name),
         }
         for name in (model, *LITERATURE)
     }

@@ -86,5 +86,7 @@ def test_literature_table_by_hand():
     assert table["models"]["lightgbm"]["recall@10_x_p_topfreq"] == pytest.approx(1.5)
     assert table["models"]["g_topfreq"]["recall@10_x_p_topfreq"] == 0.5
     assert table["models"]["tifu_knn"]["ndcg@10"] == 0.125
+    assert table["models"]["p_topfreq"]["valid_recall@10"] == 0.22
+    assert table["models"]["lightgbm"]["valid_recall@10"] is None  # not given here
     del models["tifu_knn"]
     assert literature_table(models, valid, lifts) is None

@@ -86,31 +86,26 @@ class Neighbourhood:
         customers = pd.Index(np.concatenate([ids.to_numpy() for ids, _ in parts]))
         return cls.of(customers, sparse.vstack([v for _, v in parts]).tocsr(), k)
 
-    def means(self, rows: np.ndarray) -> sparse.csr_matrix:
-        """The neighbours' mean vector of each customer row in ``rows`` (len(rows) x items)."""
+    def means(self, rows: np.ndarray) -> np.ndarray:
+        """The neighbours' mean vector of each customer row in ``rows`` (dense, len(rows) x
+        items: callers keep ``rows`` within :data:`CHUNK_CELLS` cells)."""
         return neighbour_means(self.nearest[rows], self.vectors)
 
 
-def top_per_row(matrix: sparse.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) of the ``n`` largest stored values of each row (ties: lower column first;
-    the columns of a row in no particular order)."""
-    rows, cols = [], []
-    for row in range(matrix.shape[0]):
-        start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        if end - start > n:
-            values, columns = matrix.data[start:end], matrix.indices[start:end]
-            # the n-th largest value, then every column above it and the lowest ones at it
-            nth = np.partition(values, end - start - n)[end - start - n]
-            above = columns[values > nth]
-            at = np.sort(columns[values == nth])[: n - len(above)]
-            picked = np.concatenate([above, at])
-        else:
-            picked = matrix.indices[start:end]
-        rows.append(np.full(len(picked), row))
-        cols.append(picked)
-    if not rows:
+def top_per_row(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the ``n`` largest positive values of each row of a dense block (ties:
+    lower column first), in row then column order."""
+    if n <= 0 or block.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate(rows), np.concatenate(cols)
+    n = min(n, block.shape[1])
+    # the n-th largest value of each row, then every column above it and the lowest ones at it
+    nth = np.partition(block, block.shape[1] - n, axis=1)[:, block.shape[1] - n][:, None]
+    above = block > nth
+    tied = block == nth
+    room = n - above.sum(axis=1, keepdims=True)
+    picked = (above | (tied & (np.cumsum(tied, axis=1) <= room))) & (block > 0)
+    rows, cols = np.nonzero(picked)
+    return rows.astype(np.int64), cols.astype(np.int64)
 
 
 def neighbour_pairs(
@@ -134,40 +129,55 @@ def neighbour_pairs(
     Returns:
         ``pair_request``, ``pair_item`` (sorted, unique), ``nbr_score``, ``tifu_own``.
     """
-    key = pair_request.astype(np.int64) * n_items + pair_item
+    request_row = np.asarray(request_row, dtype=np.int64)
+    pair_request = np.asarray(pair_request, dtype=np.int64)
+    pair_item = np.asarray(pair_item, dtype=np.int64)
+    pair_row = request_row[pair_request]
+    nbr = np.full(len(pair_request), np.nan)
     rows = np.unique(request_row[request_row >= 0])
     chunk = int(np.clip(CHUNK_CELLS // max(n_items, 1), 1, 1024))
-    found_keys, found_scores = [], []
+    # each chunk's requests and pairs are one slice of these orders (by customer row)
+    request_order = np.argsort(request_row, kind="stable")
+    pair_order = np.argsort(pair_row, kind="stable")
+    request_rows, pair_rows = request_row[request_order], pair_row[pair_order]
+    added_request, added_item, added_score = [], [], []
     for start in range(0, len(rows), chunk):
         block = rows[start : start + chunk]
         means = hood.means(block)
-        requests = np.flatnonzero(np.isin(request_row, block))
+        lo, hi = block[0], block[-1]
+        at = pair_order[np.searchsorted(pair_rows, lo) : np.searchsorted(pair_rows, hi, "right")]
+        nbr[at] = means[np.searchsorted(block, pair_row[at]), pair_item[at]]
+        if not top:
+            continue
+        requests = request_order[
+            np.searchsorted(request_rows, lo) : np.searchsorted(request_rows, hi, "right")
+        ]
         local = np.searchsorted(block, request_row[requests])  # request -> row of ``means``
-        parts = [key[np.isin(pair_request, requests)]]
-        if top:
-            top_row, top_item = top_per_row(means, top)
-            per_row = np.bincount(top_row, minlength=len(block))
-            first = np.concatenate([[0], np.cumsum(per_row)[:-1]])
-            # every request of a row gets that row's top items
-            n = per_row[local]
-            which = np.repeat(first[local], n) + _ranges(n)
-            parts.append(np.repeat(requests, n).astype(np.int64) * n_items + top_item[which])
-        keys = np.unique(np.concatenate(parts))
-        where = np.searchsorted(requests, keys // n_items)
-        found_keys.append(keys)
-        found_scores.append(values_at(means, local[where], keys % n_items))
-    if found_keys:
-        key = np.union1d(key, np.concatenate(found_keys))
-    pair_request, pair_item = key // n_items, key % n_items
-    nbr = np.full(len(key), np.nan)
-    own = np.full(len(key), np.nan)
-    if found_keys:
-        found = np.concatenate(found_keys)
-        order = np.argsort(found)
-        at = np.searchsorted(key, found[order])
-        nbr[at] = np.concatenate(found_scores)[order]
-        known = request_row[pair_request] >= 0
-        own[known] = values_at(hood.vectors, request_row[pair_request[known]], pair_item[known])
+        top_row, top_item = top_per_row(means, top)
+        per_row = np.bincount(top_row, minlength=len(block))
+        first = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+        # every request of a row gets that row's top items
+        n = per_row[local]
+        which = np.repeat(first[local], n) + _ranges(n)
+        added_request.append(np.repeat(requests, n))
+        added_item.append(top_item[which])
+        added_score.append(means[top_row[which], top_item[which]])
+    if added_request:
+        # the other sources' pairs first: a pair both sources found keeps its place once
+        key, first = np.unique(
+            np.concatenate(
+                [
+                    pair_request * n_items + pair_item,
+                    *(r * n_items + i for r, i in zip(added_request, added_item, strict=True)),
+                ]
+            ),
+            return_index=True,
+        )
+        nbr = np.concatenate([nbr, *added_score])[first]
+        pair_request, pair_item = key // n_items, key % n_items
+    own = np.full(len(pair_request), np.nan)
+    known = request_row[pair_request] >= 0
+    own[known] = values_at(hood.vectors, request_row[pair_request[known]], pair_item[known])
     return pair_request, pair_item, nbr, own
 
 

@@ -69,6 +69,8 @@ class RankerSettings:
     normalise: str = "auto"
     params: Mapping[str, Any] = field(default_factory=dict)
     refit: bool = False  # serve a refit on the newest windows (:func:`refit_ranker`)
+    # the item itself is an input while the training pairs hold at most this many items
+    item_levels_max: int | None = None
 
     def __post_init__(self) -> None:
         if self.normalise not in NORMALISE:
@@ -82,6 +84,10 @@ class RankerSettings:
         if self.calibration not in CALIBRATIONS:
             raise ConfigError(
                 f"model.calibration must be one of {CALIBRATIONS} (got {self.calibration!r})"
+            )
+        if self.item_levels_max is not None and self.item_levels_max < 1:
+            raise ConfigError(
+                f"model.item_levels_max must be >= 1 or null (got {self.item_levels_max!r})"
             )
         if self.num_boost_round < 1 or self.early_stopping_rounds < 1:
             raise ConfigError("model.num_boost_round and model.early_stopping_rounds must be >= 1")
@@ -202,8 +208,9 @@ class TrainingSet:
     group: np.ndarray
 
     @classmethod
-    def of(cls, pairs: pd.DataFrame) -> TrainingSet:
-        schema = FeatureSchema.fit(pairs)
+    def of(cls, pairs: pd.DataFrame, item_levels_max: int | None = None) -> TrainingSet:
+        """``item_levels_max``: ``model.item_levels_max`` (:meth:`FeatureSchema.without_wide`)."""
+        schema = FeatureSchema.fit(pairs).without_wide(C.ITEM, item_levels_max)
         return cls(
             schema,
             schema.matrix(pairs),
@@ -212,7 +219,9 @@ class TrainingSet:
         )
 
     @classmethod
-    def read(cls, path: Path, batch_rows: int = 1 << 20) -> TrainingSet:
+    def read(
+        cls, path: Path, item_levels_max: int | None = None, batch_rows: int = 1 << 20
+    ) -> TrainingSet:
         """The same as :meth:`of` on the Parquet file's table, without ever holding the table
         whole: the categorical columns, labels and request ids are read on their own, the matrix
         is filled in row batches. (A year of grocery baskets is millions of pairs; the frame and
@@ -223,7 +232,7 @@ class TrainingSet:
         head = next(source.iter_batches(batch_size=1)).to_pandas()
         kinds = FeatureSchema.fit(head)
         whole = source.read(columns=[*kinds.categorical, C.LABEL, C.REQUEST_ID]).to_pandas()
-        schema = FeatureSchema.fit(head, whole)
+        schema = FeatureSchema.fit(head, whole).without_wide(C.ITEM, item_levels_max)
         label = whole[C.LABEL].to_numpy()
         group = request_groups(whole[C.REQUEST_ID])
         del whole
@@ -252,7 +261,11 @@ def train_ranker(
     """
     import lightgbm as lgb
 
-    data = train if isinstance(train, TrainingSet) else TrainingSet.of(train)
+    data = (
+        train
+        if isinstance(train, TrainingSet)
+        else TrainingSet.of(train, settings.item_levels_max)
+    )
     grouped = settings.objective != "binary"
     params = _params(settings, seed, grouped)
     d_train, d_valid = _datasets(data, valid, grouped)

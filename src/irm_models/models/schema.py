@@ -26,6 +26,8 @@ class FeatureSchema:
     features: tuple[str, ...]
     categorical: Mapping[str, tuple[str, ...]]
     code_version: str = __version__
+    # pair-table columns left out of the inputs by choice (:meth:`without_wide`)
+    dropped: tuple[str, ...] = ()
 
     @classmethod
     def fit(cls, pairs: pd.DataFrame, values: pd.DataFrame | None = None) -> FeatureSchema:
@@ -41,9 +43,23 @@ class FeatureSchema:
         }
         return cls(features, categorical)
 
+    def without_wide(self, column: str, levels_max: int | None) -> FeatureSchema:
+        """The schema without the categorical ``column`` when it has more than ``levels_max``
+        levels (``None``: kept). LightGBM builds a histogram bin per level at every split, so a
+        grocer's 68 k products as one categorical input cost more than all the other inputs;
+        the column stays in the pair tables (:meth:`check` accepts it)."""
+        if levels_max is None or len(self.categorical.get(column, ())) <= levels_max:
+            return self
+        return FeatureSchema(
+            tuple(c for c in self.features if c != column),
+            {k: v for k, v in self.categorical.items() if k != column},
+            self.code_version,
+            (*self.dropped, column),
+        )
+
     def check(self, pairs: pd.DataFrame) -> None:
         """Raise InputError naming the features that differ from the schema."""
-        given = [c for c in pairs.columns if c not in C.NOT_FEATURES]
+        given = [c for c in pairs.columns if c not in (*C.NOT_FEATURES, *self.dropped)]
         missing = [c for c in self.features if c not in pairs.columns]
         extra = [c for c in given if c not in self.features]
         kinds = [
@@ -87,6 +103,7 @@ class FeatureSchema:
             "features": list(self.features),
             "categorical": {k: list(v) for k, v in self.categorical.items()},
             "code_version": self.code_version,
+            "dropped": list(self.dropped),
         }
 
     @classmethod
@@ -95,6 +112,7 @@ class FeatureSchema:
             tuple(d["features"]),
             {k: tuple(v) for k, v in d["categorical"].items()},
             d.get("code_version", "unknown"),
+            tuple(d.get("dropped", ())),
         )
 
 

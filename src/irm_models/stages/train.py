@@ -60,7 +60,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     # window read only once they are freed
     needed = (*SPLITS, *ORDERED, *(REFIT_TABLES if settings.refit else ()))
     data = artifacts.read_pairs(("valid",), require=needed)
-    train = TrainingSet.read(artifacts.pairs_file("train"))
+    train = TrainingSet.read(artifacts.pairs_file("train"), settings.item_levels_max)
     trained_requests = len(train.group)
 
     with stage_run(tracking_store(cfg), "train", logged) as mlflow:
@@ -174,7 +174,9 @@ class _Refits:
         self.best_iteration, self.trained_requests = measured.best_iteration, trained_requests
 
     def __call__(self, kind: str, window: dict[str, Any]) -> Ranker:
-        train = TrainingSet.read(self.artifacts.pairs_file(f"{kind}_train"))
+        train = TrainingSet.read(
+            self.artifacts.pairs_file(f"{kind}_train"), self.settings.item_levels_max
+        )
         calib = self.artifacts.read_pairs((f"{kind}_calib",))[f"{kind}_calib"]
         rounds = scaled_rounds(self.best_iteration, self.trained_requests, len(train.group))
         return fit_refit(train, calib, self.settings, self.evaluate, self.seed, rounds, window)

@@ -125,14 +125,20 @@ def test_a_reduction_over_buckets_gives_the_same_neighbourhood():
     assert all(as_ids(whole, i) == as_ids(parts, rows[i]) for i in range(len(rows)))
 
 
-def test_top_per_row_breaks_ties_by_lower_column():
-    from scipy import sparse
-
-    matrix = sparse.csr_matrix(np.array([[0.0, 2, 1, 2, 0], [3, 0, 0, 0, 0], [0, 0, 0, 0, 0]]))
-    rows, cols = top_per_row(matrix, 2)
-    assert sorted(zip(rows.tolist(), cols.tolist(), strict=True)) == [(0, 1), (0, 3), (1, 0)]
-    rows, cols = top_per_row(matrix, 1)
-    assert sorted(zip(rows.tolist(), cols.tolist(), strict=True)) == [(0, 1), (1, 0)]
+def test_top_per_row_breaks_ties_by_lower_column_and_skips_zeros():
+    block = np.array([[0.0, 2, 1, 2, 2], [3, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 4, 1, 0]])
+    rows, cols = top_per_row(block, 2)
+    assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [
+        (0, 1),
+        (0, 3),
+        (1, 0),
+        (3, 0),
+        (3, 2),
+    ]
+    rows, cols = top_per_row(block, 1)
+    assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [(0, 1), (1, 0), (3, 2)]
+    rows, cols = top_per_row(block, 9)  # more than the columns: every positive one
+    assert len(rows) == 4 + 1 + 0 + 4
 
 
 def test_neighbour_pairs_without_known_customers_adds_nothing():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from irm_models.models.ranker import ranks
 
@@ -35,3 +36,47 @@ def test_ranks_of_equal_sized_requests_in_order_match_the_rule_by_hand():
     )
     uneven = request[3:]
     assert ranks(uneven, score[3:]).tolist() == _ranks_by_hand(uneven, score[3:])
+
+
+def _pairs(n_requests: int = 60, seed: int = 0):
+    import pandas as pd
+
+    from irm_models import columns as C
+
+    rng = np.random.default_rng(seed)
+    items = np.tile(["a", "b", "c"], n_requests)
+    count = rng.poisson(2.0, len(items)).astype(float)
+    return pd.DataFrame(
+        {
+            C.REQUEST_ID: np.repeat(np.arange(n_requests), 3).astype(str),
+            C.ITEM: pd.Categorical(items),
+            "count": count,
+            C.LABEL: (count + rng.normal(0, 0.5, len(items)) > 2).astype(int),
+        }
+    )
+
+
+def test_an_item_with_more_levels_than_item_levels_max_is_no_input_but_may_stay_in_the_pairs():
+    from irm_models import columns as C
+    from irm_models.models.ranker import RankerSettings, TrainingSet, train_ranker
+    from irm_models.models.schema import FeatureSchema
+
+    pairs = _pairs()
+    assert TrainingSet.of(pairs, 3).schema.features == (C.ITEM, "count")
+    assert TrainingSet.of(pairs, None).schema.features == (C.ITEM, "count")
+    narrow = TrainingSet.of(pairs, 2)
+    assert narrow.schema.features == ("count",) and narrow.x.shape == (len(pairs), 1)
+    assert narrow.schema.dropped == (C.ITEM,) and C.ITEM not in narrow.schema.categorical
+    assert FeatureSchema.from_dict(narrow.schema.to_dict()) == narrow.schema
+    settings = RankerSettings(
+        objective="rank_xendcg",
+        num_boost_round=5,
+        params={"min_data_in_leaf": 5, "verbose": -1},
+        item_levels_max=2,
+    )
+    ranker = train_ranker(pairs, _pairs(seed=1), settings, seed=0)
+    assert ranker.booster.feature_name() == ["count"]
+    prob, _ = ranker.predict(_pairs(seed=2))  # pairs with the item column are still accepted
+    assert len(prob) == len(pairs)
+    with pytest.raises(Exception, match="item_levels_max"):
+        RankerSettings(item_levels_max=0)
