@@ -100,10 +100,12 @@ def top_per_row(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     n = min(n, block.shape[1])
     # the n-th largest value of each row, then every column above it and the lowest ones at it
     nth = np.partition(block, block.shape[1] - n, axis=1)[:, block.shape[1] - n][:, None]
-    above = block > nth
-    tied = block == nth
-    room = n - above.sum(axis=1, keepdims=True)
-    picked = (above | (tied & (np.cumsum(tied, axis=1) <= room))) & (block > 0)
+    picked = block >= nth
+    room = n - (block > nth).sum(axis=1)
+    over = np.flatnonzero(picked.sum(axis=1) > n)  # rows with more ties than room: few
+    tied = block[over] == nth[over]
+    picked[over] &= ~tied | (np.cumsum(tied, axis=1) <= room[over, None])
+    picked &= block > 0
     rows, cols = np.nonzero(picked)
     return rows.astype(np.int64), cols.astype(np.int64)
 
