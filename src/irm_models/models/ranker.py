@@ -262,9 +262,7 @@ def train_ranker(
     import lightgbm as lgb
 
     data = (
-        train
-        if isinstance(train, TrainingSet)
-        else TrainingSet.of(train, settings.item_levels_max)
+        train if isinstance(train, TrainingSet) else TrainingSet.of(train, settings.item_levels_max)
     )
     grouped = settings.objective != "binary"
     params = _params(settings, seed, grouped)
