@@ -67,8 +67,6 @@ class SplitSettings:
     refresh_days: float | None = None
     min_requests: int = 0
     min_customers: int = 0
-    # a training window holds at most this many requests (a seeded sample; None = all)
-    train_requests_max: int | None = None
 
     @classmethod
     def from_config(cls, split: Mapping[str, Any]) -> SplitSettings:
@@ -113,14 +111,7 @@ class SplitSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"split.{key} must be a whole number >= 0 (got {value!r})")
             least[key] = value
-        most = split.get("train_requests_max")
-        if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
-            raise ConfigError(
-                f"split.train_requests_max must be a whole number >= 1 or null (got {most!r})"
-            )
-        return cls(
-            cutoffs, horizon, valid, test, newcomer_share, refresh, **least, train_requests_max=most
-        )
+        return cls(cutoffs, horizon, valid, test, newcomer_share, refresh, **least)
 
 
 def windows(split: SplitSettings, visits: pd.DataFrame) -> list[Window]:

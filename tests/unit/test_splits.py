@@ -60,8 +60,6 @@ def test_refreshed_steps_tile_the_window_and_each_sees_history_to_its_own_start(
         ({"test": [0.8, 1.2]}, "0 <= start < end <= 1"),
         ({"min_requests": -1}, "split.min_requests must be a whole number >= 0"),
         ({"min_customers": 2.5}, "split.min_customers must be a whole number >= 0"),
-        ({"train_requests_max": 0}, "split.train_requests_max must be a whole number >= 1"),
-        ({"train_requests_max": "all"}, "split.train_requests_max must be a whole number >= 1"),
     ],
 )
 def test_bad_split_config_is_named(over, message):
@@ -132,25 +130,3 @@ def test_the_refit_slides_the_training_windows_to_the_end_and_the_backtest_to_th
     slid = refit_plan(three, VISITS, BACKTEST)[0]
     time_split = {w.cutoff for w in windows(three, VISITS)}
     assert slid[-1].end in time_split and {w.cutoff for w in slid} <= time_split
-
-
-def test_a_training_window_keeps_a_seeded_sample_of_train_requests_max_requests():
-    from irm_models.features import FeatureSpec
-    from irm_models.features.labelled import window_pairs
-    from irm_models.splits import Window
-
-    lines = BASKETS.assign(**{C.ITEM: ["x", "y"] * 200})
-    window = Window("train_1", lines[C.TS].min() + pd.Timedelta(days=49), lines[C.TS].max())
-    held = window.target(lines)[C.VISIT_ID].nunique()
-    assert held == 100  # 50 days x 2 customers
-    spec = FeatureSpec()
-    whole = window_pairs(lines, window, spec, None, seed=3)
-    assert whole[2]["requests"] == held and "requests_in_window" not in whole[2]
-    drawn = [window_pairs(lines, window, spec, None, seed=3, requests_max=30) for _ in range(2)]
-    pairs, orders, report = drawn[0]
-    assert report["requests"] == 30 and report["requests_in_window"] == held
-    assert pairs[C.REQUEST_ID].nunique() == 30 and orders[C.REQUEST_ID].nunique() == 30
-    assert pairs.equals(drawn[1][0])  # the same seed draws the same requests
-    other = window_pairs(lines, window, spec, None, seed=4, requests_max=30)[0]
-    assert set(other[C.REQUEST_ID]) != set(pairs[C.REQUEST_ID])
-    assert window_pairs(lines, window, spec, None, seed=3, requests_max=500)[2] == whole[2]

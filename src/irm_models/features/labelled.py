@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,14 +48,6 @@ from irm_models.splits import (
 )
 
 
-class TrainingDraw(NamedTuple):
-    """What a training window holds besides its requests: the share of them held again as
-    first-time customers, and the most requests it keeps (a seeded sample; ``None`` = all)."""
-
-    newcomer_share: float = 0.0
-    requests_max: int | None = None
-
-
 def window_pairs(
     visits: pd.DataFrame,
     window: Window | BasketWindow,
@@ -65,7 +57,6 @@ def window_pairs(
     seed: int = 0,
     customers: pd.DataFrame | None = None,
     tifu: TifuSettings | None = None,
-    requests_max: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None:
     """The labelled pair table of one window, its ordered lines, and its report entry; ``None``
     when no visit starts inside the window.
@@ -74,18 +65,11 @@ def window_pairs(
     first-time customers (see :func:`irm_models.features.as_newcomers`); ``customers`` carries
     the customer attributes (a newcomer copy keeps its customer's). With ``tifu`` (the
     validation and test windows) the pairs carry the ``tifu_knn`` baseline's score, from the same
-    history as the features. ``requests_max`` (training windows, ``split.train_requests_max``)
-    keeps a seeded sample of that many of the window's requests (visits) when it holds more; the
-    report says how many it held.
+    history as the features.
     """
     target = window.target(visits)
     if target.empty:
         return None
-    held = target[C.VISIT_ID].nunique()
-    if requests_max is not None and held > requests_max:
-        ids = np.sort(target[C.VISIT_ID].unique())
-        kept = np.random.default_rng(seed).choice(ids, requests_max, replace=False)
-        target = target[target[C.VISIT_ID].isin(kept)]
     requests = requests_from_visits(target)
     new_requests, new_lines = as_newcomers(requests, target, newcomer_share, seed)
     history = window.history(visits)
@@ -104,7 +88,6 @@ def window_pairs(
     report = {
         **window.as_dict(),
         "requests": int(target[C.VISIT_ID].nunique()),
-        **({"requests_in_window": int(held)} if held > target[C.VISIT_ID].nunique() else {}),
         "newcomer_copies": len(new_requests),
         "pairs": len(pairs),
         "candidate_recall": candidate_recall(pairs, orders),
@@ -169,11 +152,10 @@ class SplitTifu:
 
 def plan_windows(
     split_cfg: Mapping[str, Any], visits: pd.DataFrame, with_refit: bool
-) -> tuple[list[Any], dict[str, dict[str, Any]], TrainingDraw, dict[str, int] | None, pd.DataFrame]:
-    """The windows of ``split`` (time or next-basket), the refit's report entries, what the
-    training windows hold besides their requests (:class:`TrainingDraw`), the next-basket
-    filters' counts (``None`` for the time split) and the visits the windows read (the
-    filtered ones for next-basket), all checked for size."""
+) -> tuple[list[Any], dict[str, dict[str, Any]], float, dict[str, int] | None, pd.DataFrame]:
+    """The windows of ``split`` (time or next-basket), the refit's report entries, the training
+    windows' newcomer share, the next-basket filters' counts (``None`` for the time split) and the
+    visits the windows read (the filtered ones for next-basket), all checked for size."""
     refit: dict[str, dict[str, Any]] = {}  # report entry per refit kind
     if is_next_basket(split_cfg):
         settings = NextBasketSettings.from_config(split_cfg)
@@ -183,7 +165,7 @@ def plan_windows(
             train = [w for w in plan if w.split == f"{kind}_train"]
             refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
         check_basket_sizes(settings, basket_sizes(plan, visits), filtered)
-        return plan, refit, TrainingDraw(settings.newcomer_share), filtered, visits
+        return plan, refit, settings.newcomer_share, filtered, visits
     split = SplitSettings.from_config(split_cfg)
     plan = windows(split, visits)
     if with_refit:
@@ -192,10 +174,4 @@ def plan_windows(
             plan += [*train, *calib]
             refit[kind] = {"train": [w.as_dict() for w in train], "calibration": None}
     check_sizes(split, window_sizes(plan, visits), visits)
-    return (
-        plan,
-        refit,
-        TrainingDraw(split.newcomer_share, split.train_requests_max),
-        None,
-        visits,
-    )
+    return plan, refit, split.newcomer_share, None, visits

@@ -46,7 +46,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     seed = int(cfg.seed)
     interim = artifacts.read_interim()
     visits = interim.visits
-    plan, refit, draw, filtered, visits = plan_windows(
+    plan, refit, newcomer_share, filtered, visits = plan_windows(
         group(cfg, "split"), visits, bool(cfg.model.refit)
     )
     # a refit's training window identical to an earlier one (same key) is built once
@@ -63,7 +63,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             planned, parts, lines, steps = [], [], [], []
             for index, window in group_:
                 planned.append(window)
-                share = draw.newcomer_share if name in TRAINING else 0.0
+                share = newcomer_share if name in TRAINING else 0.0
                 key = window.key
                 if name in TRAINING and key in kept:
                     pairs = kept[key]
@@ -77,7 +77,6 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                         seed + index,
                         interim.customers,
                         tifu if name in ("valid", "test") else None,
-                        draw.requests_max if name in TRAINING else None,
                     )
                 if name in TRAINING:
                     uses[key] -= 1
