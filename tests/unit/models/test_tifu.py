@@ -9,7 +9,15 @@ import pytest
 from irm_models import columns as C
 from irm_models.errors import ConfigError
 from irm_models.evaluation import EvalSettings
-from irm_models.models.tifu import TifuSettings, basket_weights, tifu_for_pairs
+from scipy import sparse
+
+from irm_models.models.tifu import (
+    TifuSettings,
+    basket_weights,
+    by_item,
+    neighbour_means,
+    tifu_for_pairs,
+)
 
 # r_b = r_g = 0.5, m = 2, k = 2, alpha = 0.5; items x, y, z.
 SETTINGS = TifuSettings(k=2, r_b=0.5, r_g=0.5, alpha=0.5, m=2)
@@ -81,6 +89,18 @@ def test_chunks_of_customers_give_the_same_scores(monkeypatch):
     # one customer per chunk
     monkeypatch.setattr(tifu, "pair_scores", lambda *a, **k: original(*a, **k, chunk=1))
     np.testing.assert_allclose(tifu_for_pairs(_history(), pairs, SETTINGS), whole)
+
+
+def test_neighbour_means_by_hand():
+    # three customers over four items; each row of ``nearest`` names k = 2 customers
+    vectors = sparse.csr_matrix(
+        np.array([[1.0, 0.0, 2.0, 0.0], [0.0, 0.0, 4.0, 1.0], [3.0, 0.0, 0.0, 0.5]])
+    )
+    nearest = np.array([[0, 2], [1, 0], [2, 1]])
+    means = neighbour_means(nearest, by_item(vectors))
+    assert means.flags.c_contiguous and means.shape == (3, 4)
+    expected = [[2.0, 0.0, 1.0, 0.25], [0.5, 0.0, 3.0, 0.5], [1.5, 0.0, 2.0, 0.75]]
+    np.testing.assert_allclose(means, expected)
 
 
 def test_k_beyond_the_customers_and_alpha_one():
