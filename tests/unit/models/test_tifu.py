@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from irm_models import columns as C
 from irm_models.errors import ConfigError
 from irm_models.evaluation import EvalSettings
-from scipy import sparse
-
 from irm_models.models.tifu import (
     TifuSettings,
     basket_weights,
