@@ -117,10 +117,15 @@ def baseline_scores(name: str, pairs: pd.DataFrame, settings: EvalSettings) -> n
 
 
 def score_all(
-    ranker: Any, pairs: pd.DataFrame, settings: EvalSettings, oracle: pd.DataFrame | None
+    ranker: Any,
+    pairs: pd.DataFrame,
+    settings: EvalSettings,
+    oracle: pd.DataFrame | None,
+    margin: np.ndarray | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(probability, ranking score) per pair for the model, every baseline and the oracle."""
-    scored = {MODEL: ranker.predict(pairs)}
+    """(probability, ranking score) per pair for the model, every baseline and the oracle
+    (``margin``: the model's margins of these pairs, when already known)."""
+    scored = {MODEL: ranker.predict(pairs, margin)}
     for name in BASELINES:
         p = baseline_scores(name, pairs, settings)
         scored[name] = (p, p)

@@ -46,7 +46,7 @@ def fit_refit(
     probability with ``evaluate.handover_precision`` precision, as validation does for the
     measured model). ``window`` (its training and calibration windows) goes into its meta."""
     ranker = refit_ranker(train, calib, settings, seed, rounds)
-    prob, score = ranker.predict(calib)
+    prob, score = ranker.predict(calib, ranker.calibration_margin)
     rows = per_request(calib[C.REQUEST_ID], calib[C.LABEL], prob, score, {})
     ranker.meta.update(
         handover_threshold=handover_threshold(

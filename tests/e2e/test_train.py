@@ -352,3 +352,13 @@ def test_training_set_read_in_batches_equals_the_whole_table(tiny_cafe_root):
     np.testing.assert_array_equal(batched.label, whole.label)
     np.testing.assert_array_equal(batched.group, whole.group)
     assert len(batched.x) > 5 * 777
+    # with the negatives sampled (model.negatives_max): the same rows kept either way
+    whole = TrainingSet.of(pd.read_parquet(path), None, 5, 3)
+    batched = TrainingSet.read(path, None, 5, 3, batch_rows=777)
+    np.testing.assert_array_equal(batched.x, whole.x)
+    np.testing.assert_array_equal(batched.label, whole.label)
+    np.testing.assert_array_equal(batched.group, whole.group)
+    assert len(batched.group) == len(TrainingSet.read(path).group)  # every request kept
+    request = np.repeat(np.arange(len(batched.group)), batched.group)
+    negatives = np.bincount(request[batched.label <= 0], minlength=len(batched.group))
+    assert negatives.max() == 5

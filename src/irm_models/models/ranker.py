@@ -33,6 +33,7 @@ from irm_models.models.calibration import (
     softmax_share,
 )
 from irm_models.models.schema import FeatureSchema
+from irm_models.models.training_set import TrainingSet, request_groups
 
 __all__ = [  # the calibration and schema names are re-exported: importers use them from here
     "CALIBRATIONS",
@@ -71,6 +72,8 @@ class RankerSettings:
     refit: bool = False  # serve a refit on the newest windows (:func:`refit_ranker`)
     # the item itself is an input while the training pairs hold at most this many items
     item_levels_max: int | None = None
+    # training pairs: every positive and at most this many negatives per request (None: all)
+    negatives_max: int | None = None
 
     def __post_init__(self) -> None:
         if self.normalise not in NORMALISE:
@@ -88,6 +91,10 @@ class RankerSettings:
         if self.item_levels_max is not None and self.item_levels_max < 1:
             raise ConfigError(
                 f"model.item_levels_max must be >= 1 or null (got {self.item_levels_max!r})"
+            )
+        if self.negatives_max is not None and self.negatives_max < 1:
+            raise ConfigError(
+                f"model.negatives_max must be >= 1 or null (got {self.negatives_max!r})"
             )
         if self.num_boost_round < 1 or self.early_stopping_rounds < 1:
             raise ConfigError("model.num_boost_round and model.early_stopping_rounds must be >= 1")
@@ -125,13 +132,6 @@ def ranks(request: np.ndarray, score: np.ndarray) -> np.ndarray:
     return out
 
 
-def request_groups(request: pd.Series) -> np.ndarray:
-    """Sizes of runs of consecutive equal request ids (LightGBM's query groups)."""
-    values = request.to_numpy()
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-    return np.diff(np.r_[starts, len(values)])
-
-
 @dataclass
 class Ranker:
     booster: Any  # lightgbm.Booster
@@ -141,14 +141,20 @@ class Ranker:
     best_iteration: int
     softmax: bool  # normalise within the request before calibrating
     meta: dict[str, Any] = field(default_factory=dict)  # threshold, windows, ...
+    # the margins of the pairs it was calibrated on, as fitted (never saved): scoring those pairs
+    # again (validation, a refit's calibration window) need not predict them twice
+    calibration_margin: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def margin(self, pairs: pd.DataFrame) -> np.ndarray:
         x = self.schema.matrix(pairs)
         return self.booster.predict(x, num_iteration=self.best_iteration, raw_score=True)
 
-    def predict(self, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(calibrated probability, ranking score) for every pair."""
-        margin = self.margin(pairs)
+    def predict(
+        self, pairs: pd.DataFrame, margin: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probability, ranking score) for every pair; ``margin``: the pairs' margins
+        when already known (:attr:`calibration_margin` for the pairs it was calibrated on)."""
+        margin = self.margin(pairs) if margin is None else margin
         return self.probability(pairs[C.REQUEST_ID], margin), margin
 
     def probability(self, request: pd.Series, margin: np.ndarray) -> np.ndarray:
@@ -197,54 +203,6 @@ class Ranker:
         )
 
 
-@dataclass
-class TrainingSet:
-    """Training pairs as LightGBM reads them: the schema, the float32 model matrix, the labels and
-    the sizes of the request groups (each request's pairs are contiguous)."""
-
-    schema: FeatureSchema
-    x: np.ndarray
-    label: np.ndarray
-    group: np.ndarray
-
-    @classmethod
-    def of(cls, pairs: pd.DataFrame, item_levels_max: int | None = None) -> TrainingSet:
-        """``item_levels_max``: ``model.item_levels_max`` (:meth:`FeatureSchema.without_wide`)."""
-        schema = FeatureSchema.fit(pairs).without_wide(C.ITEM, item_levels_max)
-        return cls(
-            schema,
-            schema.matrix(pairs),
-            pairs[C.LABEL].to_numpy(),
-            request_groups(pairs[C.REQUEST_ID]),
-        )
-
-    @classmethod
-    def read(
-        cls, path: Path, item_levels_max: int | None = None, batch_rows: int = 1 << 20
-    ) -> TrainingSet:
-        """The same as :meth:`of` on the Parquet file's table, without ever holding the table
-        whole: the categorical columns, labels and request ids are read on their own, the matrix
-        is filled in row batches. (A year of grocery baskets is millions of pairs; the frame and
-        the matrix together would be twice the memory.)"""
-        import pyarrow.parquet as pq
-
-        source = pq.ParquetFile(path)
-        head = next(source.iter_batches(batch_size=1)).to_pandas()
-        kinds = FeatureSchema.fit(head)
-        whole = source.read(columns=[*kinds.categorical, C.LABEL, C.REQUEST_ID]).to_pandas()
-        schema = FeatureSchema.fit(head, whole).without_wide(C.ITEM, item_levels_max)
-        label = whole[C.LABEL].to_numpy()
-        group = request_groups(whole[C.REQUEST_ID])
-        del whole
-        x = np.empty((source.metadata.num_rows, len(schema.features)), np.float32, order="F")
-        start = 0
-        for batch in source.iter_batches(batch_size=batch_rows):
-            rows = schema.matrix(batch.to_pandas())
-            x[start : start + len(rows)] = rows
-            start += len(rows)
-        return cls(schema, x, label, group)
-
-
 def train_ranker(
     train: pd.DataFrame | TrainingSet,
     valid: pd.DataFrame,
@@ -262,7 +220,9 @@ def train_ranker(
     import lightgbm as lgb
 
     data = (
-        train if isinstance(train, TrainingSet) else TrainingSet.of(train, settings.item_levels_max)
+        train
+        if isinstance(train, TrainingSet)
+        else TrainingSet.of(train, settings.item_levels_max, settings.negatives_max, seed)
     )
     grouped = settings.objective != "binary"
     params = _params(settings, seed, grouped)
@@ -315,6 +275,7 @@ def _calibrated(
             valid[C.REQUEST_ID], margin, label, ranker.softmax, choose
         )
         ranker.meta.update(meta)
+        ranker.calibration_margin = margin
     ranker.meta["calibration_base"] = "softmax" if ranker.softmax else "sigmoid"
     return ranker
 

@@ -60,7 +60,9 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     # window read only once they are freed
     needed = (*SPLITS, *ORDERED, *(REFIT_TABLES if settings.refit else ()))
     data = artifacts.read_pairs(("valid",), require=needed)
-    train = TrainingSet.read(artifacts.pairs_file("train"), settings.item_levels_max)
+    train = TrainingSet.read(
+        artifacts.pairs_file("train"), settings.item_levels_max, settings.negatives_max, seed
+    )
     trained_requests = len(train.group)
 
     with stage_run(tracking_store(cfg), "train", logged) as mlflow:
@@ -68,7 +70,10 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             ranker = train_ranker(train, data["valid"], settings, seed)
         del train
         data.update(artifacts.read_pairs(("test", "valid_orders", "test_orders")))
-        scored = {s: score_all(ranker, data[s], evaluate, oracle) for s in ("valid", "test")}
+        known = {"valid": ranker.calibration_margin}  # calibrated on validation: predicted
+        scored = {
+            s: score_all(ranker, data[s], evaluate, oracle, known.get(s)) for s in ("valid", "test")
+        }
         comparison = compare_windows(scored, data, evaluate, MODEL, seed)
         report = MetricsReport(
             window=_windows(features_report),
@@ -175,7 +180,10 @@ class _Refits:
 
     def __call__(self, kind: str, window: dict[str, Any]) -> Ranker:
         train = TrainingSet.read(
-            self.artifacts.pairs_file(f"{kind}_train"), self.settings.item_levels_max
+            self.artifacts.pairs_file(f"{kind}_train"),
+            self.settings.item_levels_max,
+            self.settings.negatives_max,
+            self.seed,
         )
         calib = self.artifacts.read_pairs((f"{kind}_calib",))[f"{kind}_calib"]
         rounds = scaled_rounds(self.best_iteration, self.trained_requests, len(train.group))

@@ -80,3 +80,20 @@ def test_an_item_with_more_levels_than_item_levels_max_is_no_input_but_may_stay_
     assert len(prob) == len(pairs)
     with pytest.raises(Exception, match="item_levels_max"):
         RankerSettings(item_levels_max=0)
+
+
+def test_the_calibration_margins_are_the_margins_of_the_pairs_calibrated_on():
+    from irm_models.models.ranker import RankerSettings, train_ranker
+
+    settings = RankerSettings(
+        objective="rank_xendcg", num_boost_round=5, params={"min_data_in_leaf": 5, "verbose": -1}
+    )
+    valid = _pairs(seed=1)
+    ranker = train_ranker(_pairs(), valid, settings, seed=0)
+    np.testing.assert_array_equal(ranker.calibration_margin, ranker.margin(valid))
+    for known, predicted in zip(
+        ranker.predict(valid, ranker.calibration_margin), ranker.predict(valid), strict=True
+    ):
+        np.testing.assert_array_equal(known, predicted)
+    none = train_ranker(_pairs(), valid, RankerSettings(num_boost_round=3, calibration="none"), 0)
+    assert none.calibration_margin is None
