@@ -15,6 +15,8 @@ renamed into place): a failure leaves the previous good file or folder untouched
 - reports ``<stage>.json`` (generate, ingest, features, metrics, register, score, tune): each
   stage -> people and DVC; ``features.json`` -> train and register (the data windows);
 - plot data ``plots/<name>.csv``: train -> DVC plots;
+- the gate's rows ``data/gate/challenger.parquet`` (:func:`irm_models.registry.save_scored`):
+  train -> register, so the champion gate does not predict the test window twice;
 - score partitions ``date=YYYY-MM-DD/part-*.parquet``: score -> nightly consumers, report;
 - the marketer's page ``reports/marketing/date=*/index.html``, ``data/audiences/date=*/*.csv``;
 - access exports ``data/exports/<customer>/customer.{json,html}``: export -> the customer;
@@ -256,6 +258,10 @@ class Artifacts:
             (tmp / PAGE_FILE).write_text(page, encoding="utf-8")
         return self.marketing_page(date)
 
+    @property
+    def gate_rows(self) -> Path:
+        return self.paths.data_dir / "gate" / "challenger.parquet"
+
     # ------------------------------------------------------------------ access exports
     @property
     def exports_dir(self) -> Path:
@@ -309,7 +315,7 @@ class Artifacts:
         outputs: dict[str, list[Path]] = {
             "ingest": [paths.interim_dir],
             "features": [paths.features_dir],
-            "train": [self.plot_file(name) for name in PLOTS],
+            "train": [self.gate_rows, *(self.plot_file(name) for name in PLOTS)],
         }
         stages = RUN_CHAIN if stage == "run" else (stage,)
         done: list[str] = []
@@ -378,6 +384,7 @@ class Artifacts:
             CustomerRows("interim tables", self.paths.interim_dir, TABLES),
             *(CustomerRows(f"interim {p.name}", p, TABLES) for p in each(self.buckets_dir, "*=*")),
             CustomerRows("pair tables", self.paths.features_dir, TABLES),
+            CustomerRows("the gate's rows", self.gate_rows.parent, TABLES),
             *(CustomerRows(p.name, p, TABLES) for p in each(self.paths.scores_dir, "date=*")),
             CustomerRows("access exports", self.exports_dir, PER_CUSTOMER),
             *(CustomerRows(p.name, p, TABLES) for p in each(self.audiences_dir, "date=*")),

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from irm_models import __version__
+from irm_models.memory import keep_freed_memory
 
 USAGE = (
     "usage: irm <stage> [-m|--multirun] [key=value | group=option ... | --params params.yaml] "
@@ -157,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     stage = STAGES[name]
+    keep_freed_memory()
     want_help = any(a in ("-h", "--help") for a in rest)
     wait = "--wait" in rest
     rest = [a for a in rest if a != "--wait"]

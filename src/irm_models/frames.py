@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.api.types import union_categoricals
 
 
 def among(values: pd.Series, allowed: Iterable[object]) -> np.ndarray:
@@ -20,3 +21,25 @@ def among(values: pd.Series, allowed: Iterable[object]) -> np.ndarray:
         text = values.astype(str).where(values.notna())
     found = pc.is_in(pa.array(text, from_pandas=True).cast(pa.large_string()), value_set=wanted)
     return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(frames, ignore_index=True)`` where a categorical column stays categorical with
+    the sorted union of the frames' levels. pandas turns a categorical whose levels differ between
+    frames into text first (a window's catalogue is the items known at its cutoff): for 68 k
+    products over 40 windows that conversion took most of `irm features`."""
+    if len(frames) < 2:
+        return pd.concat(frames, ignore_index=True)
+    frames = list(frames)
+    for col in frames[0].columns:
+        dtypes = [f[col].dtype for f in frames]
+        if not all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
+            continue
+        if all(d == dtypes[0] for d in dtypes[1:]):
+            continue
+        empty = [pd.Categorical([], categories=d.categories) for d in dtypes]
+        levels = union_categoricals(empty, sort_categories=True).categories
+        for i, f in enumerate(frames):
+            frames[i] = f.copy(deep=False)
+            frames[i][col] = f[col].cat.set_categories(levels)
+    return pd.concat(frames, ignore_index=True)

@@ -59,21 +59,25 @@ def fit_refit(
     return ranker
 
 
+def test_rows(ranker: Ranker, test: pd.DataFrame, missed: Mapping[Any, int]) -> pd.DataFrame:
+    """A ranker's per-request rows on the test window (:func:`irm_models.metrics.per_request`)."""
+    prob, score = ranker.predict(test)
+    return per_request(test[C.REQUEST_ID], test[C.LABEL], prob, score, missed)
+
+
 def backtest_report(
     backtest: Ranker,
+    rows: pd.DataFrame,
     test: pd.DataFrame,
-    missed: Mapping[Any, int],
     comparison: Comparison,
     evaluate: EvalSettings,
     seed: int,
-    window: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """``metrics.json``'s ``refit_backtest``: the backtest refit's metrics on the test window (its
-    hand-over threshold from its calibration window), and its hit@1 lift over every model of the
-    comparison (``lightgbm`` there is the model measured on the time split) with the same paired
-    customer bootstrap and seed as :func:`irm_models.evaluation.compare_models`."""
-    prob, score = backtest.predict(test)
-    rows = per_request(test[C.REQUEST_ID], test[C.LABEL], prob, score, missed)
+    """``metrics.json``'s ``refit_backtest``: the backtest refit's metrics on the test window
+    (``rows``: its :func:`test_rows`; its hand-over threshold from its calibration window), and
+    its hit@1 lift over every model of the comparison (``lightgbm`` there is the model measured on
+    the time split) with the same paired customer bootstrap and seed as
+    :func:`irm_models.evaluation.compare_models`."""
     threshold = backtest.meta.get("handover_threshold")
     customers = request_context(test, ()).loc[rows.index, C.CUSTOMER_ID].to_numpy()
     lifts = {
@@ -90,7 +94,7 @@ def backtest_report(
     return _clean(
         {
             "procedure": "the served refit's procedure, slid to end at the test window's start",
-            "window": dict(window),
+            "window": dict(backtest.meta["windows"]),
             "num_boost_round": backtest.best_iteration,
             "models": {MODEL: metrics},
             "best_baseline": comparison.best_baseline,

@@ -9,11 +9,13 @@ import contextlib
 import io
 import json
 import shutil
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from irm_models import registry as R
-from irm_models.config import TrackingStore
+from irm_models.config import Paths, TrackingStore, compose
 from irm_models.errors import InputError
 
 NAME = "irm-preference"
@@ -85,6 +87,7 @@ def story(tmp_path_factory, tiny_cafe_root) -> dict:
         steps["first"] = _cli("register", at)
         steps["first_json"] = json.loads((root / "reports" / "register.json").read_text())
         steps["first_metrics"] = json.loads((root / "reports" / "metrics.json").read_text())
+        steps["gate_rows"] = _gate_rows(tracking, root)
         steps["again"] = _cli("register", at)
 
         worse = ("model.num_boost_round=1", "model.params.num_leaves=2")
@@ -122,6 +125,39 @@ def story(tmp_path_factory, tiny_cafe_root) -> dict:
             "tags.stage = 'register'",
         )
     return steps
+
+
+def _gate_rows(tracking: TrackingStore, root: Path) -> tuple[R.Scored | None, R.Scored]:
+    """The rows `irm train` saved for the gate, and the same model scored again from MLflow."""
+    from irm_models.artifacts import Artifacts
+    from irm_models.features import missed_orders
+    from irm_models.registry.store import evaluated_ranker
+
+    artifacts = Artifacts(Paths.of(compose([f"paths.root={root}"])))
+    features = json.loads((root / "reports" / "features.json").read_text())
+    test = artifacts.read_pairs(("test", "test_orders"))
+    missed = missed_orders(test["test"], test["test_orders"])
+    with R.store(tracking) as client:
+        found = R.candidate(client, tracking, NAME, features["test"], root)
+        key = {
+            "train_run_id": found.run_id,
+            "test_sha256": R.file_digest(artifacts.pairs_file("test")),
+        }
+        ranker = evaluated_ranker(client, found.run_id, found.model_uri)
+        return R.saved_scored(artifacts.gate_rows, key), R.Scored.of_ranker(
+            ranker, test["test"], missed
+        )
+
+
+@pytest.mark.slow
+def test_the_gate_reads_the_rows_training_saved_and_they_are_the_models_own(story):
+    """`irm train` saves the rows of what the gate scores (the backtest), keyed by its run and the
+    test table's digest; scoring the logged backtest again gives the very same rows."""
+    saved, rescored = story["gate_rows"]
+    assert saved is not None
+    assert saved.rows.index.equals(rescored.rows.index)
+    pd.testing.assert_frame_equal(saved.rows, rescored.rows, check_names=False)
+    assert saved.threshold == rescored.threshold
 
 
 @pytest.mark.slow

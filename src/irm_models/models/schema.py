@@ -37,7 +37,7 @@ class FeatureSchema:
         values = pairs if values is None else values
         features = tuple(c for c in pairs.columns if c not in C.NOT_FEATURES)
         categorical = {
-            c: tuple(sorted(values[c].dropna().astype(str).unique()))
+            c: _levels(values[c])
             for c in features
             if not pd.api.types.is_numeric_dtype(pairs[c]) or pairs[c].dtype == bool
         }
@@ -114,6 +114,17 @@ class FeatureSchema:
             d.get("code_version", "unknown"),
             tuple(d.get("dropped", ())),
         )
+
+
+def _levels(values: pd.Series) -> tuple[str, ...]:
+    """The values a column holds, as sorted text (missing left out). A categorical column is read
+    through the categories its codes use, not row by row: 6 M training pairs' item ids took 10 s
+    as text."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        used = values.cat.categories[np.unique(codes[codes >= 0])]
+        return tuple(sorted(set(used.astype(str))))
+    return tuple(sorted(values.dropna().astype(str).unique()))
 
 
 def _recode(values: pd.Series, levels: tuple[str, ...]) -> pd.Categorical:

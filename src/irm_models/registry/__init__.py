@@ -17,7 +17,14 @@ import ...``).
 """
 
 from irm_models.models import MODEL
-from irm_models.registry.evidence import Lift, Scored, evaluated_models
+from irm_models.registry.evidence import (
+    Lift,
+    Scored,
+    evaluated_models,
+    file_digest,
+    save_scored,
+    saved_scored,
+)
 from irm_models.registry.gate import (
     ACCEPTED,
     DEFAULT_NAME,
@@ -93,6 +100,7 @@ __all__ = [
     "decide",
     "evaluated_models",
     "evaluated_ranker",
+    "file_digest",
     "git_commit",
     "latest_train_run",
     "load_ranker",
@@ -104,6 +112,8 @@ __all__ = [
     "register_version",
     "resolve_model",
     "run_artifact_text",
+    "save_scored",
+    "saved_scored",
     "score_champion",
     "store",
     "summary_line",

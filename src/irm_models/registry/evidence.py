@@ -4,15 +4,21 @@ MLflow."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from irm_models import columns as C
+from irm_models.io import atomic_file
 from irm_models.metrics import paired_bootstrap, per_request, summarize
 from irm_models.models import MODEL
 
@@ -90,6 +96,45 @@ class Scored:
             seed,
         )
         return Lift.of(found)
+
+
+# ``irm train`` -> ``irm register``: the rows of the model the gate scores, on the test window
+# (its procedure's backtest when a refit is served), so the gate need not predict them again
+SAVED = b"irm_gate_rows"
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes (the test pair table the saved rows were measured on)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_scored(path: Path, scored: Scored, customers: np.ndarray, key: Mapping[str, str]) -> None:
+    """Write a model's test rows (with each request's customer, so `irm forget` can erase them)
+    and the ``key`` they are valid for (the training run, the test table's digest)."""
+    frame = scored.rows.rename_axis(C.REQUEST_ID).reset_index()
+    frame.insert(1, C.CUSTOMER_ID, np.asarray(customers).astype(str))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = {"key": dict(key), "threshold": scored.threshold}
+    table = table.replace_schema_metadata({**table.schema.metadata, SAVED: json.dumps(meta)})
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def saved_scored(path: Path, key: Mapping[str, str]) -> Scored | None:
+    """The rows :func:`save_scored` wrote for exactly this ``key``, else ``None`` (no file,
+    another training run or another test table: the gate scores the model itself)."""
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {}).get(SAVED, b"{}"))
+    if meta.get("key") != dict(key):
+        return None
+    rows = table.to_pandas().drop(columns=C.CUSTOMER_ID).set_index(C.REQUEST_ID)
+    return Scored(rows, meta.get("threshold"))
 
 
 def evaluated_models(report: Mapping[str, Any]) -> dict[str, Any]:

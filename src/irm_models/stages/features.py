@@ -31,6 +31,7 @@ from irm_models.data.contract import DataSpec
 from irm_models.errors import InputError
 from irm_models.features import FeatureSpec, candidate_recall
 from irm_models.features.labelled import plan_windows, window_pairs
+from irm_models.frames import concat_rows
 from irm_models.models.tifu import TifuSettings
 from irm_models.reporting import progress, summary_table
 from irm_models.splits import BACKTEST, REFIT, Window
@@ -94,7 +95,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 built[window.name] = pairs[2]
             if not parts:
                 raise _no_visits(name, planned[0].cutoff, planned[-1].end)
-            frame = pd.concat(parts, ignore_index=True)
+            frame = concat_rows(parts)
             del parts
             out.write(name, frame)
             if name.endswith("_calib"):
@@ -105,7 +106,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
                 }
             if name in TRAINING or name.endswith("_calib"):
                 continue
-            ordered = pd.concat(lines, ignore_index=True)
+            ordered = concat_rows(lines)
             out.write(f"{name}_orders", ordered)
             summaries[name] = {
                 **Window(name, planned[0].cutoff, planned[-1].end).as_dict(),

@@ -50,12 +50,17 @@ def _challenger_and_baseline(
     test: pd.DataFrame,
     missed: Mapping[Any, int],
     evaluate: EvalSettings,
+    artifacts: Artifacts,
 ) -> tuple[R.Scored, R.Scored]:
     """The training run's model (the backtest of its refit procedure when it served a refit) and
     its best baseline scored on the current test window, each with its validation hand-over
-    threshold."""
-    ranker = R.evaluated_ranker(client, found.run_id, found.model_uri)
-    challenger = R.Scored.of_ranker(ranker, test, missed)
+    threshold. The model's rows are the ones `irm train` saved when they belong to that run and
+    to this very test table (its bytes' digest); otherwise the model is scored here."""
+    key = {"train_run_id": found.run_id, "test_sha256": R.file_digest(artifacts.pairs_file("test"))}
+    challenger = R.saved_scored(artifacts.gate_rows, key)
+    if challenger is None:
+        ranker = R.evaluated_ranker(client, found.run_id, found.model_uri)
+        challenger = R.Scored.of_ranker(ranker, test, missed)
     best = found.report["best_baseline"]
     prob = baseline_scores(best, test, evaluate)
     rows = per_request(test[C.REQUEST_ID], test[C.LABEL], prob, prob, missed)
@@ -112,7 +117,7 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             customers = request_customers(test["test"])
             with console.status("measuring the challenger's lift on the test window"):
                 challenger, baseline = _challenger_and_baseline(
-                    client, found, test["test"], missed, evaluate
+                    client, found, test["test"], missed, evaluate, artifacts
                 )
                 base_lift = challenger.lift_over(baseline, customers, metric, bins, n_boot, seed)
             if current is not None and current.tags.get(R.TAG_FORGOTTEN) == "true":

@@ -31,6 +31,7 @@ from irm_models.evaluation import (
     MetricsReport,
     compare_windows,
     metrics_table,
+    request_customers,
     score_all,
 )
 from irm_models.features import candidate_recall, missed_orders
@@ -43,7 +44,8 @@ from irm_models.models.ranker import (
     importance,
     train_ranker,
 )
-from irm_models.refit import backtest_report, fit_refit, refit_windows, scaled_rounds
+from irm_models.refit import backtest_report, fit_refit, refit_windows, scaled_rounds, test_rows
+from irm_models.registry.evidence import Scored, file_digest, save_scored
 from irm_models.reporting import lift_text, print_wide
 from irm_models.splits import BACKTEST, REFIT
 from irm_models.tracking import stage_run
@@ -86,6 +88,8 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             windows=report.window,
             best_iteration=ranker.best_iteration,
         )
+        # what the champion gate scores: the measured model, or the backtest of a served refit
+        gate = Scored(comparison.requests[MODEL], comparison.thresholds[MODEL])
         served, backtest = ranker, None
         if settings.refit:
             del data["valid"], scored  # measured: only the test window is scored again
@@ -93,15 +97,11 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             with console.status("backtest: the refit one step back, scored on the test window"):
                 backtest = fit(BACKTEST, refit_windows(features_report, BACKTEST))
                 missed = missed_orders(data["test"], data["test_orders"])
+                rows = test_rows(backtest, data["test"], missed)
                 report.refit_backtest = backtest_report(
-                    backtest,
-                    data["test"],
-                    missed,
-                    comparison,
-                    evaluate,
-                    seed,
-                    backtest.meta["windows"],
+                    backtest, rows, data["test"], comparison, evaluate, seed
                 )
+                gate = Scored(rows, backtest.meta.get("handover_threshold"))
             with console.status("refit on the training windows slid to the newest visit"):
                 served = fit(REFIT, refit_windows(features_report, REFIT))
             report.served = {
@@ -117,6 +117,9 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     # does not exist (a kill before this leaves the previous ones; `irm register` checks that
     # metrics.json is the newest finished run's).
     artifacts.write_report("metrics", report)
+    key = {"train_run_id": run_id, "test_sha256": file_digest(artifacts.pairs_file("test"))}
+    customers = request_customers(data["test"]).astype(str)
+    save_scored(artifacts.gate_rows, gate, customers, key)
     artifacts.write_plots(plot_tables)
 
     table = metrics_table(comparison.n_test_visits, comparison.models, comparison.best_baseline)
