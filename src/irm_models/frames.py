@@ -26,8 +26,8 @@ def among(values: pd.Series, allowed: Iterable[object]) -> np.ndarray:
 def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """``pd.concat(frames, ignore_index=True)`` where a categorical column stays categorical with
     the sorted union of the frames' levels. pandas turns a categorical whose levels differ between
-    frames into text first (a window's catalogue is the items known at its cutoff): for 68 k
-    products over 40 windows that conversion took most of `irm features`."""
+    frames into text first, row by row (a window's catalogue is the items known at its cutoff):
+    at 68 k products over 40 windows, 35 of `irm features`' 525 s."""
     if len(frames) < 2:
         return pd.concat(frames, ignore_index=True)
     frames = list(frames)

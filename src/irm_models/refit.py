@@ -59,12 +59,6 @@ def fit_refit(
     return ranker
 
 
-def test_rows(ranker: Ranker, test: pd.DataFrame, missed: Mapping[Any, int]) -> pd.DataFrame:
-    """A ranker's per-request rows on the test window (:func:`irm_models.metrics.per_request`)."""
-    prob, score = ranker.predict(test)
-    return per_request(test[C.REQUEST_ID], test[C.LABEL], prob, score, missed)
-
-
 def backtest_report(
     backtest: Ranker,
     rows: pd.DataFrame,
@@ -74,7 +68,7 @@ def backtest_report(
     seed: int,
 ) -> dict[str, Any]:
     """``metrics.json``'s ``refit_backtest``: the backtest refit's metrics on the test window
-    (``rows``: its :func:`test_rows`; its hand-over threshold from its calibration window), and
+    (``rows``: its per-request rows there; its hand-over threshold from its calibration window), and
     its hit@1 lift over every model of the comparison (``lightgbm`` there is the model measured on
     the time split) with the same paired customer bootstrap and seed as
     :func:`irm_models.evaluation.compare_models`."""

@@ -22,6 +22,7 @@ from irm_models.registry.evidence import (
     Scored,
     evaluated_models,
     file_digest,
+    gate_key,
     save_scored,
     saved_scored,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "evaluated_models",
     "evaluated_ranker",
     "file_digest",
+    "gate_key",
     "git_commit",
     "latest_train_run",
     "load_ranker",

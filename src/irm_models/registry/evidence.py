@@ -112,6 +112,11 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def gate_key(train_run_id: str, test_pairs: Path) -> dict[str, str]:
+    """What saved rows are valid for: the training run and the test pair table's bytes."""
+    return {"train_run_id": train_run_id, "test_sha256": file_digest(test_pairs)}
+
+
 def save_scored(path: Path, scored: Scored, customers: np.ndarray, key: Mapping[str, str]) -> None:
     """Write a model's test rows (with each request's customer, so `irm forget` can erase them)
     and the ``key`` they are valid for (the training run, the test table's digest)."""

@@ -56,7 +56,7 @@ def _challenger_and_baseline(
     its best baseline scored on the current test window, each with its validation hand-over
     threshold. The model's rows are the ones `irm train` saved when they belong to that run and
     to this very test table (its bytes' digest); otherwise the model is scored here."""
-    key = {"train_run_id": found.run_id, "test_sha256": R.file_digest(artifacts.pairs_file("test"))}
+    key = R.gate_key(found.run_id, artifacts.pairs_file("test"))
     challenger = R.saved_scored(artifacts.gate_rows, key)
     if challenger is None:
         ranker = R.evaluated_ranker(client, found.run_id, found.model_uri)

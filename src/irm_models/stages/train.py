@@ -44,8 +44,8 @@ from irm_models.models.ranker import (
     importance,
     train_ranker,
 )
-from irm_models.refit import backtest_report, fit_refit, refit_windows, scaled_rounds, test_rows
-from irm_models.registry.evidence import Scored, file_digest, save_scored
+from irm_models.refit import backtest_report, fit_refit, refit_windows, scaled_rounds
+from irm_models.registry.evidence import Scored, gate_key, save_scored
 from irm_models.reporting import lift_text, print_wide
 from irm_models.splits import BACKTEST, REFIT
 from irm_models.tracking import stage_run
@@ -97,11 +97,10 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
             with console.status("backtest: the refit one step back, scored on the test window"):
                 backtest = fit(BACKTEST, refit_windows(features_report, BACKTEST))
                 missed = missed_orders(data["test"], data["test_orders"])
-                rows = test_rows(backtest, data["test"], missed)
+                gate = Scored.of_ranker(backtest, data["test"], missed)
                 report.refit_backtest = backtest_report(
-                    backtest, rows, data["test"], comparison, evaluate, seed
+                    backtest, gate.rows, data["test"], comparison, evaluate, seed
                 )
-                gate = Scored(rows, backtest.meta.get("handover_threshold"))
             with console.status("refit on the training windows slid to the newest visit"):
                 served = fit(REFIT, refit_windows(features_report, REFIT))
             report.served = {
@@ -117,9 +116,8 @@ def main(cfg: DictConfig, console: Console, logged: Mapping[str, Any]) -> dict[s
     # does not exist (a kill before this leaves the previous ones; `irm register` checks that
     # metrics.json is the newest finished run's).
     artifacts.write_report("metrics", report)
-    key = {"train_run_id": run_id, "test_sha256": file_digest(artifacts.pairs_file("test"))}
-    customers = request_customers(data["test"]).astype(str)
-    save_scored(artifacts.gate_rows, gate, customers, key)
+    key = gate_key(run_id, artifacts.pairs_file("test"))
+    save_scored(artifacts.gate_rows, gate, request_customers(data["test"]), key)
     artifacts.write_plots(plot_tables)
 
     table = metrics_table(comparison.n_test_visits, comparison.models, comparison.best_baseline)
