@@ -201,6 +201,21 @@ def rule(fn: Callable[[pd.Series], pd.Series], text: str) -> pa.Check:
     return pa.Check(fn, name=text, ignore_na=False)
 
 
+SEPARATORS = (";", "\t", "|", ",")
+
+
+def columns_hint(columns: Sequence[Any]) -> str:
+    """The file's columns (the first 20) for a contract error; when it reads as one column whose
+    name holds another separator, which ``data.csv_sep`` to pass."""
+    names = [str(c) for c in columns]
+    more = " ..." if len(names) > 20 else ""
+    text = f"(the file has these columns: {', '.join(names[:20])}{more})"
+    found = [s for s in SEPARATORS if len(names) == 1 and s in names[0]]
+    if found:
+        text += f"; it reads as one column: pass data.csv_sep={found[0]!r} if that separates it"
+    return text
+
+
 def label(canon: str, names: Mapping[str, str]) -> str:
     """A canonical column as the user knows it: ``'guest' (customer_id)``, or ``'ts'``."""
     src = names.get(canon, canon)

@@ -21,6 +21,7 @@ from irm_models.data.contract import (
     Source,
     as_bool,
     check_canonical,
+    columns_hint,
     customers_schema,
     items_schema,
     label,
@@ -105,8 +106,7 @@ def map_columns(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd.DataFra
                     )
                 )
     if problems:
-        have = ", ".join(map(str, raw.columns[:20])) + (" ..." if raw.shape[1] > 20 else "")
-        raise ContractError(source.path, problems, hint=f"(the file has these columns: {have})")
+        raise ContractError(source.path, problems, hint=columns_hint(raw.columns))
     return raw[list(keep)].rename(columns=keep)
 
 
@@ -251,7 +251,7 @@ def normalise_customers(raw: pd.DataFrame, spec: DataSpec, source: Source) -> pd
                 Violation(f"'{a}'", "declared in data.customer_attributes but missing")
                 for a in missing
             ],
-            hint=f"(the file has these columns: {', '.join(map(str, raw.columns[:20]))})",
+            hint=columns_hint(raw.columns),
         )
     boolean = rule(lambda s: as_bool(s).notna(), "must be boolean (true/false, yes/no, 1/0)")
     number = rule(numeric_or_missing, "must be a number (or empty)")

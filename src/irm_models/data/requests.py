@@ -19,6 +19,7 @@ from irm_models.data.contract import (
     MAX_EXAMPLES,
     DataSpec,
     Source,
+    columns_hint,
     label,
     not_blank,
     numeric_or_missing,
@@ -133,8 +134,7 @@ def _mapped_columns(
         for c in clash
     ]
     if problems:
-        have = ", ".join(map(str, raw.columns[:20]))
-        raise ContractError(source.path, problems, hint=f"(the file has these columns: {have})")
+        raise ContractError(source.path, problems, hint=columns_hint(raw.columns))
     return mapped
 
 

@@ -285,6 +285,21 @@ def test_missing_required_column():
     assert "the file has these columns" in str(exc.value)
 
 
+def test_a_file_read_as_one_column_names_the_separator_to_pass():
+    """A ';'-separated export read with commas is one column named 'guest;when;dish': every
+    mapped column is missing, and the hint says which data.csv_sep would split it."""
+    raw = pd.DataFrame({"customer_id;ts;item": ["c1;2025-03-01 08:00;tea"]})
+    with pytest.raises(ContractError) as exc:
+        ingest(raw, spec(), SRC)
+    text = str(exc.value)
+    assert "(the file has these columns: customer_id;ts;item)" in text
+    assert "pass data.csv_sep=';'" in text
+    # a file with its columns split gets no such hint
+    with pytest.raises(ContractError) as exc:
+        ingest(visits().drop(columns=["item"]), spec(), SRC)
+    assert "csv_sep" not in str(exc.value)
+
+
 def test_mapped_column_that_does_not_exist():
     with pytest.raises(ContractError) as exc:
         ingest(visits(), spec(columns=dict(IDENTITY, customer_id="guest")), SRC)
