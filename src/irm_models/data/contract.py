@@ -210,7 +210,7 @@ def columns_hint(columns: Sequence[Any]) -> str:
     names = [str(c) for c in columns]
     more = " ..." if len(names) > 20 else ""
     text = f"(the file has these columns: {', '.join(names[:20])}{more})"
-    found = [s for s in SEPARATORS if len(names) == 1 and s in names[0]]
+    found = [s for s in SEPARATORS if s in names[0]] if len(names) == 1 else []
     if found:
         text += f"; it reads as one column: pass data.csv_sep={found[0]!r} if that separates it"
     return text
