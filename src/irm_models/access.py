@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
-from irm_models.explain import phrase
+from irm_models.phrases import phrase
 from irm_models.scoring import context_grid
 from irm_models.situation import situation
 

@@ -149,6 +149,9 @@ class Comparison:
     thresholds: dict[str, float | None]  # hand-over threshold per model (from validation)
     requests: dict[str, pd.DataFrame]  # per-request test rows per model (for plots)
     literature: dict[str, Any] | None = None  # :func:`literature_table`
+    # hit@1 and recall@10 of every model on the validation window (what choices are made on;
+    # the worlds' sweep reads them: model defaults are chosen there, never on test windows)
+    validation: dict[str, dict[str, float]] | None = None
 
 
 @dataclass
@@ -182,6 +185,7 @@ class MetricsReport:
                 **({} if self.next_basket is None else {"next_basket": self.next_basket}),
                 "candidate_recall": self.candidate_recall,
                 "handover_thresholds": c.thresholds,
+                **({} if c.validation is None else {"validation": c.validation}),
                 "by_context": c.by_context,
                 **{k: v for k, v in refit.items() if v is not None},
             }
@@ -220,8 +224,8 @@ def compare_models(
     models = {
         name: summarize(r, thresholds[name], settings.ece_bins) for name, r in req_test.items()
     }
-    valid_hit = {b: float(req_valid[b]["hit1"].mean()) for b in baselines}
-    best = max(valid_hit, key=valid_hit.get)
+    valid_hit = {name: float(r["hit1"].mean()) for name, r in req_valid.items()}
+    best = max(baselines, key=valid_hit.get)
     ctx = request_context(test, settings.by_context).loc[req_test[model].index]
     lifts = {
         name: bootstrap_lift(
@@ -262,6 +266,12 @@ def compare_models(
         thresholds=thresholds,
         requests=req_test,
         literature=literature_table(_clean(models), valid_recall, _clean(recall_lifts), model),
+        validation=_clean(
+            {
+                name: {"hit@1": valid_hit[name], "recall@10": valid_recall[name]}
+                for name in req_valid
+            }
+        ),
     )
 
 

@@ -7,8 +7,9 @@ nightly grid of millions of rows. ``method="path"`` (the default) is the path at
 Saabas, the fast approximation of SHAP that XGBoost exposes as ``approx_contribs`` and the shap
 package as ``approximate=True``: every split on a row's path credits its feature with the change in
 the node's expected value. Like SHAP, the contributions of a row add up exactly to its raw score
-minus the model's expected score, and it costs one tree walk per row (LightGBM's ``pred_leaf``)
-plus a sparse matrix product.
+minus the model's expected score, and it costs one tree walk per row (LightGBM's ``pred_leaf``,
+or the compiled trees' leaves: :meth:`~irm_models.models.compiled.CompiledTrees.leaves`) plus a
+sparse matrix product.
 
 Features are grouped by what they say about the pair (the customer's habit, the customer in a
 context slice, everyone in that slice, recency, the weather, the time of day); the groups with the
@@ -18,7 +19,7 @@ largest positive contributions become the reason text, with the counts behind it
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,51 +28,11 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.errors import ConfigError
+from irm_models.phrases import attribute_phrase, phrase
 
 METHODS = ("path", "shap")
 SEP = "_x_"  # joins the columns of a joint slice in feature names (features.slice_name)
 BIN = "_bin"  # a numeric context column sliced into bands (features.spec.bin_column)
-
-_PHRASES: dict[str, Mapping[str, str]] = {
-    C.COMPANION: {
-        "alone": "alone",
-        "partner": "with a partner",
-        "kids": "with kids",
-        "friends": "with friends",
-        "colleagues": "with colleagues",
-    },
-    C.INTENT: {
-        "quick_fix": "for a quick fix",
-        "work_session": "for a work session",
-        "treat": "as a treat",
-        "social": "to socialise",
-    },
-    C.DAYPART: {
-        "early": "early in the day",
-        "morning": "in the morning",
-        "midday": "at midday",
-        "afternoon": "in the afternoon",
-        "evening": "in the evening",
-        "night": "at night",
-    },
-    C.WEEKEND: {"weekend": "at weekends", "weekday": "on weekdays"},
-}
-
-
-def phrase(column: str, value: str) -> str:
-    """A context value as words: ``companion=kids`` -> "with kids"."""
-    known = _PHRASES.get(column, {})
-    if value in known:
-        return known[value]
-    if column in _PHRASES:
-        return f"{column.replace('_', ' ')} {value}"
-    return f"when {column} is {value}"
-
-
-def attribute_phrase(column: str, value: str) -> str:
-    """A customer attribute's value as words: ``income=50-74K`` -> "income 50-74K"."""
-    return f"{column.replace('_', ' ')} {value}"
-
 
 # ----------------------------------------------------------------------------- groups
 
@@ -211,10 +172,15 @@ class Explainer:
         self._tables: tuple[np.ndarray, np.ndarray, float] | None = None
 
     def contributions(
-        self, x: np.ndarray, member: np.ndarray | None = None, threads: int = 0
+        self,
+        x: np.ndarray,
+        member: np.ndarray | None = None,
+        threads: int = 0,
+        leaves: np.ndarray | None = None,
     ) -> np.ndarray:
         """Contributions of each row to its raw score, summed by ``member`` (features x groups;
-        default: the reason groups); LightGBM walks the trees on ``threads`` (0: every core)."""
+        default: the reason groups); LightGBM walks the trees on ``threads`` (0: every core).
+        ``leaves``: the rows' leaf index in every tree, when already known (``path`` only)."""
         member = self.member if member is None else member
         booster, it = self.ranker.booster, self.ranker.best_iteration
         if self.method == "shap":
@@ -225,9 +191,9 @@ class Explainer:
         if self._tables is None:
             self._tables = path_tables(booster, it)
         offsets, table, _ = self._tables
-        leaves = booster.predict(x, num_iteration=it, pred_leaf=True, num_threads=threads)
-        leaves = leaves.astype(np.int64)
-        leaves = leaves.reshape(len(x), -1) + offsets[None, :]
+        if leaves is None:
+            leaves = booster.predict(x, num_iteration=it, pred_leaf=True, num_threads=threads)
+        leaves = leaves.reshape(len(x), -1).astype(np.int64) + offsets[None, :]
         n_rows, n_trees = leaves.shape
         hit = sparse.csr_matrix(
             (np.ones(leaves.size), leaves.ravel(), np.arange(0, leaves.size + 1, n_trees)),
@@ -236,14 +202,19 @@ class Explainer:
         return np.asarray(hit @ (table @ member))
 
     def reasons(
-        self, rows: pd.DataFrame, x: np.ndarray | None = None, threads: int = 0
+        self,
+        rows: pd.DataFrame,
+        x: np.ndarray | None = None,
+        threads: int = 0,
+        leaves: np.ndarray | None = None,
     ) -> np.ndarray:
         """The reason text of every row (a pair table): its ``top`` groups with the largest
         positive contribution whose numbers and context are known, joined by "; ". ``x``: the
-        rows' model matrix, when already built; ``threads``: as in :meth:`contributions`."""
+        rows' model matrix, when already built; ``threads``, ``leaves``: as in
+        :meth:`contributions`."""
         names, spec = self.names, self.groups
         matrix = self.ranker.schema.matrix(rows) if x is None else x
-        score = self.contributions(matrix, threads=threads)
+        score = self.contributions(matrix, threads=threads, leaves=leaves)
         for k, name in enumerate(names):  # nothing is said of a context the request does not know
             score[~_sayable(spec[name], rows), k] = -np.inf
         order = np.argsort(-score, axis=1, kind="stable")[:, : self.top]

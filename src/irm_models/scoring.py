@@ -206,9 +206,9 @@ class Model:
     """A loaded ranker and what the output says about it.
 
     ``trees``: the booster compiled to native code (``score.predictor: compiled``); its margins
-    are checked against LightGBM's on a sample of the first chunk's pairs, and on a difference
-    above :data:`~irm_models.models.compiled.TOLERANCE` it is dropped, with one warning
-    (``warn``), for LightGBM.
+    and leaf indices are checked against LightGBM's on a sample of the first chunk's pairs, and
+    on a difference above :data:`~irm_models.models.compiled.TOLERANCE` (or any leaf index that
+    differs) it is dropped, with one warning (``warn``), for LightGBM.
     """
 
     ranker: Any
@@ -237,6 +237,19 @@ class Model:
     def margin(self, x: np.ndarray) -> np.ndarray:
         """Raw margins of a model matrix, with the compiled trees while they agree."""
         booster, it = self.ranker.booster, self.ranker.best_iteration
+        self._check(x)
+        if self.trees is not None:
+            return self.trees.margin(x, self.threads)
+        return booster.predict(x, num_iteration=it, raw_score=True, num_threads=self.threads)
+
+    def leaves(self, x: np.ndarray) -> np.ndarray | None:
+        """The leaf index of every row in every tree from the compiled trees (``None`` without
+        them: the explainer asks LightGBM)."""
+        self._check(x)
+        return None if self.trees is None else self.trees.leaves(x, self.threads)
+
+    def _check(self, x: np.ndarray) -> None:
+        booster, it = self.ranker.booster, self.ranker.best_iteration
         if self.trees is not None and not self.checked:
             sample = x[sample_rows(len(x))]
             diff = self.trees.agrees(booster, it, sample)
@@ -248,9 +261,6 @@ class Model:
                     "predicting with LightGBM"
                 )
                 self.trees = None
-        if self.trees is not None:
-            return self.trees.margin(x, self.threads)
-        return booster.predict(x, num_iteration=it, raw_score=True, num_threads=self.threads)
 
 
 def load_model(
@@ -324,7 +334,9 @@ def score_chunk(
         out, keep = _top(requests, pairs, prob, margin, model, k, population.cutoff)
     with clock("reasons"):
         if model.explainer is not None:
-            out["reasons"] = model.explainer.reasons(pairs.iloc[keep], x[keep], model.threads)
+            top = x[keep]
+            leaves = model.leaves(top) if model.explainer.method == "path" else None
+            out["reasons"] = model.explainer.reasons(pairs.iloc[keep], top, model.threads, leaves)
     return out
 
 
@@ -336,7 +348,7 @@ def _top(requests, pairs, prob, margin, model, k, date):
     keep = keep[np.lexsort((rank[keep], request[keep]))]
     out = requests.iloc[request[keep]].reset_index(drop=True)
     out[C.RANK] = rank[keep].astype("int16")
-    out[C.ITEM] = pairs[C.ITEM].to_numpy()[keep].astype(str)
+    out[C.ITEM] = pairs[C.ITEM].iloc[keep].astype(str).to_numpy()
     out[C.PROBABILITY] = prob[keep]
     out["share"] = prob[keep] / total[request[keep]]
     threshold = model.threshold

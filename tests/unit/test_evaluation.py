@@ -47,9 +47,14 @@ def test_metrics_report_has_today_s_keys_in_order_and_no_placeholders():
         "protocol",
         "candidate_recall",
         "handover_thresholds",
+        "validation",
         "by_context",
     ]
     assert report["protocol"] == "time"
+    # every model's validation numbers, what the worlds' defaults are chosen on
+    assert set(report["validation"]) == {"lightgbm", "popularity", "crm"}
+    assert report["validation"]["lightgbm"] == {"hit@1": 1.0, "recall@10": 1.0}
+    assert report["validation"]["crm"]["hit@1"] == 0.0
     assert report["n_test_visits"] == 2 and report["candidate_recall"] == 1.0
     assert report["models"]["lightgbm"]["hit@1"] == 1.0
     assert report["lift_hit@1"] == report["lift_hit@1_by_model"][report["best_baseline"]]

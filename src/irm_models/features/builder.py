@@ -352,7 +352,8 @@ def _pair_frame(coded: _Coded, spec: FeatureSpec, catalogue: pd.Index) -> pd.Dat
     pairs = pd.DataFrame(
         {
             C.REQUEST_ID: requests[C.REQUEST_ID].to_numpy()[pair_request],
-            C.CUSTOMER_ID: requests[C.CUSTOMER_ID].to_numpy()[pair_request],
+            # taken from the requests' text array: no string object per pair
+            C.CUSTOMER_ID: requests[C.CUSTOMER_ID].astype(str).array.take(pair_request),
             C.TS: coded.pair_ts,
             C.ITEM: pd.Categorical.from_codes(coded.pair_item, categories=catalogue),
         }
@@ -382,7 +383,7 @@ def _with_items(
         else:
             level, labels = pd.factorize(values.astype(str).to_numpy(), sort=True)
             used = np.where(row >= 0, level[np.maximum(row, 0)], -1)
-            present = np.unique(used[used >= 0])
+            present = np.flatnonzero(np.bincount(used[used >= 0], minlength=len(labels)))
             remap = np.full(len(labels) + 1, -1)
             remap[present] = np.arange(len(present))
             pairs[f"item_{col}"] = pd.Categorical.from_codes(

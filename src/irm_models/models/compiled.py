@@ -10,16 +10,23 @@ version and the booster's hash, with a manifest holding the hashes of the model 
 object code and the CPU it was built for: a corrupt file, one copied from another model or built
 on another CPU fails that check before it is ever loaded, and is rebuilt with a one-line warning.
 
+The same trees are compiled a second time to give each row's leaf index in every tree (what
+LightGBM's ``pred_leaf`` gives, and what the path reasons read): :func:`leaf_text` rewrites the
+model so that its outputs are the leaf indices packed as integers (:class:`LeafCode`), and
+:meth:`CompiledTrees.leaves` unpacks them. 6x LightGBM's ``pred_leaf`` on the café's champion.
+
 Nothing here decides to trust the result: :meth:`CompiledTrees.agrees` compares its margins with
-LightGBM's on a sample of pairs, and the scorer falls back to LightGBM when they differ by more
-than :data:`TOLERANCE` (or when the build fails).
+LightGBM's (and its leaf indices with ``pred_leaf``) on a sample of pairs, and the scorer falls
+back to LightGBM when they differ by more than :data:`TOLERANCE` (or when the build fails).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +39,8 @@ from irm_models.io import atomic_dir
 TOLERANCE = 1e-9  # max |compiled margin - LightGBM margin| on the checked sample
 SAMPLE_ROWS = 20_000  # pairs of the first chunk checked against LightGBM
 MODEL, OBJECT, MANIFEST = "model.txt", "trees.o", "compiled.json"
+LEAF_MODEL, LEAVES = "leaves.txt", "leaves.o"  # the forest of :func:`leaf_text`, compiled
+EXACT_BITS = 52  # integers up to 2**52 add exactly in float64
 BLOCK_ROWS = 1 << 16  # rows predicted at a time (a 62 MB float64 buffer at 119 features)
 TILE_ROWS = 1 << 10  # rows transposed at a time: source and target stay in the CPU's cache
 
@@ -49,12 +58,96 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@dataclass(frozen=True)
+class LeafCode:
+    """How :func:`leaf_text` packs leaf indices: tree ``t`` is output ``t // per_output``, in bits
+    ``bits * (t % per_output)`` upwards."""
+
+    trees: int
+    bits: int
+    per_output: int
+
+    @classmethod
+    def of(cls, leaves: list[int]) -> LeafCode:
+        """The packing of trees with these numbers of leaves."""
+        bits = max(1, math.ceil(math.log2(max(leaves, default=1))))
+        return cls(len(leaves), bits, EXACT_BITS // bits)
+
+    @property
+    def outputs(self) -> int:
+        return max(1, -(-self.trees // self.per_output))
+
+    def unpack(self, packed: np.ndarray) -> np.ndarray:
+        """Leaf indices (rows x trees, int32) from the packed outputs (rows x outputs)."""
+        whole = packed.reshape(len(packed), self.outputs).astype(np.int64)
+        out = np.empty((len(whole), whole.shape[1], self.per_output), dtype=np.int32)
+        for j in range(self.per_output):
+            out[:, :, j] = (whole >> (self.bits * j)) & ((1 << self.bits) - 1)
+        return out.reshape(len(whole), self.outputs * self.per_output)[:, : self.trees]
+
+
+def _tree_blocks(text: str) -> tuple[str, list[str], str]:
+    """A model text's header, its tree blocks (``Tree=i`` ... ``shrinkage=...``) and the rest."""
+    head, _, rest = text.partition("\nTree=")
+    trees, _, tail = rest.partition("\nend of trees")
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", "Tree=" + trees)]
+    return head, [b for b in blocks if b.startswith("Tree=")], "end of trees" + tail
+
+
+def _num_leaves(block: str) -> int:
+    found = re.search(r"^num_leaves=(\d+)$", block, re.M)
+    if found is None:
+        raise ValueError("a tree without num_leaves in the model text")
+    return int(found.group(1))
+
+
+def leaf_text(text: str) -> tuple[str, LeafCode]:
+    """A model text whose raw outputs hold the leaf index of every tree of ``text``, and how.
+
+    The trees keep their splits; tree ``t``'s leaf ``i`` outputs ``i << bits * j`` (``j = t %
+    per_output``) and the trees become the classes of a multiclass forest, ``per_output`` trees a
+    class (padded with a tree of zeros). A class's sum is an integer below 2**52, so it is exact
+    in float64 whatever the order of addition, and :meth:`LeafCode.unpack` reads the indices back.
+    """
+    head, blocks, tail = _tree_blocks(text)
+    leaves = [_num_leaves(b) for b in blocks]
+    code = LeafCode.of(leaves)
+    classes, per = code.outputs, code.per_output
+
+    def values(block: str, text: str) -> str:
+        return re.sub(r"^leaf_value=.*$", "leaf_value=" + text, block, flags=re.M)
+
+    zero = values(blocks[0], " ".join("0" for _ in range(leaves[0]))) if blocks else ""
+    out = [""] * (classes * per)
+    for c in range(classes):
+        for j in range(per):
+            t = c * per + j
+            block = zero
+            if t < len(blocks):
+                shift = code.bits * j
+                block = values(blocks[t], " ".join(str(i << shift) for i in range(leaves[t])))
+            place = j * classes + c  # lleaves and LightGBM give tree i to class i % classes
+            out[place] = re.sub(r"^Tree=\d+$", f"Tree={place}", block, flags=re.M)
+    sizes = " ".join(str(len(b.encode()) + 3) for b in out)  # each block ends with 3 newlines
+    for key, value in (
+        ("num_class", str(classes)),
+        ("num_tree_per_iteration", str(classes)),
+        ("tree_sizes", sizes),
+    ):
+        head = re.sub(rf"^{key}=.*$", f"{key}={value}", head, flags=re.M)
+    head = re.sub(r"^average_output\n", "", head, flags=re.M)
+    return head.rstrip("\n") + "\n\n" + "".join(b + "\n\n\n" for b in out) + tail, code
+
+
 @dataclass
 class CompiledTrees:
-    """Loaded compiled trees: margins of model matrices (rows x features)."""
+    """Loaded compiled trees: margins of model matrices (rows x features), and the leaf index of
+    every row in every tree."""
 
     model: Any  # lleaves.Model, compiled
     folder: Path
+    leaf_model: Any = None  # lleaves.Model of :func:`leaf_text`, compiled
+    leaf_code: LeafCode | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # machine code does not pickle: a Dask worker reloads it from the cache (checked again,
@@ -63,12 +156,21 @@ class CompiledTrees:
         return (_load, (self.folder, key, self.model.num_feature()))
 
     def margin(self, x: np.ndarray, threads: int = 0) -> np.ndarray:
+        return self._predict(self.model, x, threads)
+
+    def leaves(self, x: np.ndarray, threads: int = 0) -> np.ndarray:
+        """The leaf index of every row in every tree (rows x trees), as LightGBM's ``pred_leaf``."""
+        return self.leaf_code.unpack(self._predict(self.leaf_model, x, threads))
+
+    @staticmethod
+    def _predict(model: Any, x: np.ndarray, threads: int) -> np.ndarray:
         # lleaves reads C-ordered float64; the model matrix is F-ordered float32. Each block of
         # BLOCK_ROWS rows is copied into one reused C-ordered float64 buffer a tile of TILE_ROWS
         # rows at a time: a tile's columns and rows both fit in cache, which makes the
         # transposing, widening copy 2x faster than whole-block copies (measured) and the copies
         # cost one buffer, not 3x the chunk's matrix.
-        out = np.empty(len(x))
+        outputs = model.num_model_per_iteration()
+        out = np.empty((len(x), outputs) if outputs > 1 else len(x))
         buffer = np.empty((min(len(x), BLOCK_ROWS), x.shape[1]))
         for start in range(0, len(x), BLOCK_ROWS):
             block = x[start : start + BLOCK_ROWS]
@@ -76,14 +178,19 @@ class CompiledTrees:
             for tile in range(0, len(block), TILE_ROWS):
                 rows[tile : tile + TILE_ROWS] = block[tile : tile + TILE_ROWS]
             jobs = threads or os.cpu_count() or 1
-            out[start : start + len(rows)] = self.model.predict(rows, n_jobs=jobs)
+            out[start : start + len(rows)] = model.predict(rows, n_jobs=jobs)
         return out
 
     def agrees(self, booster: Any, num_iteration: int, x: np.ndarray) -> float:
-        """Max abs difference of margins from LightGBM's on the rows of ``x``."""
-        ours = self.margin(x)
+        """Max abs difference of margins from LightGBM's on the rows of ``x``; infinite when a
+        leaf index differs from LightGBM's ``pred_leaf``."""
+        if not len(x):
+            return 0.0
+        leaves = booster.predict(x, num_iteration=num_iteration, pred_leaf=True)
+        if not np.array_equal(self.leaves(x), leaves.reshape(len(x), -1)):
+            return math.inf
         theirs = booster.predict(x, num_iteration=num_iteration, raw_score=True)
-        return float(np.max(np.abs(ours - theirs))) if len(x) else 0.0
+        return float(np.max(np.abs(self.margin(x) - theirs)))
 
 
 def sample_rows(n: int, size: int = SAMPLE_ROWS) -> np.ndarray:
@@ -132,10 +239,13 @@ def _build(text: str, key: str, folder: Path) -> None:
 
     with atomic_dir(folder) as tmp:
         (tmp / MODEL).write_text(text)
-        lleaves.Model(model_file=str(tmp / MODEL)).compile(cache=str(tmp / OBJECT), raw_score=True)
+        (tmp / LEAF_MODEL).write_text(leaf_text(text)[0])
+        for model, obj in ((MODEL, OBJECT), (LEAF_MODEL, LEAVES)):
+            lleaves.Model(model_file=str(tmp / model)).compile(cache=str(tmp / obj), raw_score=True)
         manifest = {
             "booster_sha256": key,
             "object_sha256": digest((tmp / OBJECT).read_bytes()),
+            "leaves_sha256": digest((tmp / LEAVES).read_bytes()),
             **_cpu(),
             "lleaves": lleaves.__version__ if hasattr(lleaves, "__version__") else "1.3",
             "llvmlite": llvmlite.__version__,
@@ -154,18 +264,26 @@ def _load(folder: Path, key: str, n_features: int) -> CompiledTrees:
         cpu = {k: recorded[k] for k in ("cpu", "cpu_features")}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CacheError(f"unreadable {MANIFEST} ({type(exc).__name__})") from None
+    if "leaves_sha256" not in recorded:
+        raise CacheError("built without the leaf indices (an older cache)")
     try:
         text, code = (folder / MODEL).read_bytes(), (folder / OBJECT).read_bytes()
+        leaf_model, leaf_code = (folder / LEAF_MODEL).read_text(), (folder / LEAVES).read_bytes()
     except OSError:
-        raise CacheError(f"{MODEL} or {OBJECT} missing") from None
+        raise CacheError(f"{MODEL}, {OBJECT}, {LEAF_MODEL} or {LEAVES} missing") from None
     if built_from != key or digest(text) != key:
         raise CacheError("built from another model (booster hash differs)")
-    if digest(code) != object_hash:
-        raise CacheError(f"{OBJECT} corrupt (its hash differs from the one recorded)")
+    expected, packing = leaf_text(text.decode())
+    if digest(code) != object_hash or digest(leaf_code) != recorded["leaves_sha256"]:
+        raise CacheError(f"{OBJECT} or {LEAVES} corrupt (its hash differs from the one recorded)")
+    if leaf_model != expected:
+        raise CacheError(f"{LEAF_MODEL} is not the leaf forest of {MODEL}")
     if cpu != _cpu():
         raise CacheError(f"built for another CPU ({cpu['cpu']})")
     model = lleaves.Model(model_file=str(folder / MODEL))
     if model.num_feature() != n_features:
         raise CacheError(f"built for {model.num_feature()} features, the model has {n_features}")
     model.compile(cache=str(folder / OBJECT), raw_score=True)
-    return CompiledTrees(model, folder)
+    leaves = lleaves.Model(model_file=str(folder / LEAF_MODEL))
+    leaves.compile(cache=str(folder / LEAVES), raw_score=True)
+    return CompiledTrees(model, folder, leaves, packing)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from irm_models import columns as C
-from irm_models.explain import phrase
+from irm_models.phrases import phrase
 from irm_models.scoring import SCORE_COLUMNS
 from irm_models.visited import context_keys
 

@@ -3,6 +3,7 @@ fallback to LightGBM (with one warning) when they cannot be built or do not agre
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 from types import SimpleNamespace
@@ -133,3 +134,66 @@ def test_margins_block_by_block_equal_one_pass(boosters, x, tmp_path, monkeypatc
     monkeypatch.setattr(K, "TILE_ROWS", 10)  # tiles of 10 rows, the last of each block short
     assert np.array_equal(trees.margin(x), whole)
     assert np.array_equal(trees.margin(x[:0]), whole[:0])
+
+
+def _categorical_booster(trees: int, leaves: int) -> lgb.Booster:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 4))
+    x[:, 3] = rng.integers(0, 6, 600)  # a categorical input, as the item and the context are
+    x[rng.random(x.shape) < 0.05] = np.nan
+    y = x[:, 0] + (x[:, 3] == 2) + rng.normal(size=600)
+    params = {"objective": "regression", "num_leaves": leaves, "verbose": -1, "min_data_in_leaf": 5}
+    data = lgb.Dataset(x, y, categorical_feature=[3])
+    return lgb.train(params, data, num_boost_round=trees)
+
+
+@pytest.mark.parametrize(("trees", "leaves"), [(8, 7), (25, 31)])
+def test_compiled_leaves_equal_lightgbm_pred_leaf(trees, leaves, tmp_path):
+    booster = _categorical_booster(trees, leaves)
+    text, code = K.leaf_text(K.booster_text(booster, trees))
+    assert code.outputs == -(-trees // code.per_output)  # 25 trees of 31 leaves: 3 outputs
+    assert lgb.Booster(model_str=text).num_model_per_iteration() == code.outputs
+    x = np.random.default_rng(5).normal(size=(500, 4))
+    x[:, 3] = np.random.default_rng(6).integers(-1, 8, 500)  # unseen levels and negatives too
+    x[::9] = np.nan
+    compiled = K.compiled_trees(booster, trees, tmp_path / "m", print)
+    expected = booster.predict(x, pred_leaf=True)
+    assert np.array_equal(compiled.leaves(x), expected)
+    assert np.array_equal(compiled.leaves(x[:0]), expected[:0])
+    assert compiled.agrees(booster, trees, x) <= K.TOLERANCE
+
+
+def test_leaf_code_unpacks_what_it_packs():
+    code = K.LeafCode.of([63] * 20)
+    assert (code.bits, code.per_output, code.outputs) == (6, 8, 3)
+    leaves = np.random.default_rng(0).integers(0, 63, size=(40, 20))
+    packed = np.zeros((40, code.outputs))
+    for t in range(20):
+        packed[:, t // code.per_output] += leaves[:, t] * 2.0 ** (code.bits * (t % code.per_output))
+    assert np.array_equal(code.unpack(packed), leaves)
+
+
+def test_a_cache_without_leaves_is_rebuilt_with_a_warning(boosters, x, tmp_path):
+    booster = boosters[0]
+    K.compiled_trees(booster, 8, tmp_path / "m", print)
+    manifest = tmp_path / "m" / K.MANIFEST
+    recorded = json.loads(manifest.read_text())
+    del recorded["leaves_sha256"]  # as a cache of the version before compiled leaves
+    manifest.write_text(json.dumps(recorded))
+    warnings: list[str] = []
+    trees = K.compiled_trees(booster, 8, tmp_path / "m", warnings.append)
+    assert len(warnings) == 1 and "older cache" in warnings[0]
+    assert np.array_equal(trees.leaves(x), booster.predict(x, pred_leaf=True))
+
+
+def test_reasons_from_compiled_leaves_equal_lightgbm_s(boosters, x, tmp_path):
+    from irm_models.explain import Explainer
+
+    booster = boosters[0]
+    schema = SimpleNamespace(features=[f"f{j}" for j in range(5)])
+    ranker = SimpleNamespace(booster=booster, best_iteration=8, schema=schema)
+    explainer = Explainer(ranker, (), (), "path")
+    member = np.eye(5)
+    trees = K.compiled_trees(booster, 8, tmp_path / "m", print)
+    given = explainer.contributions(x, member, leaves=trees.leaves(x))
+    assert np.array_equal(given, explainer.contributions(x, member))
