@@ -54,6 +54,7 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
         "protocol",
         "candidate_recall",
         "handover_thresholds",
+        "validation",  # every model's hit@1 and recall@10 on the validation window
         "by_context",
         "served",  # model.refit (the default): the refit and its procedure's backtest
         "refit_backtest",
@@ -69,6 +70,9 @@ def test_metrics_json_has_the_documented_shape(tiny_cafe_root):
         assert 0 <= values["recall@3"] <= values["recall@10"] <= 1
         assert values["precision@10"] <= values["precision@3"] <= 1
     assert m["best_baseline"] in MODELS - {"lightgbm"}
+    assert set(m["validation"]) == set(m["models"])
+    baselines = {k: v["hit@1"] for k, v in m["validation"].items() if k in MODELS - {"lightgbm"}}
+    assert m["best_baseline"] == max(baselines, key=baselines.get)  # chosen there
     assert set(m["lift_hit@1"]) == {"value", "ci95"}
     lo, hi = m["lift_hit@1"]["ci95"]
     assert lo <= m["lift_hit@1"]["value"] <= hi

@@ -28,8 +28,16 @@ from irm_models.features.context import (
 )
 from irm_models.features.habits import customer_habits, mutual_information
 from irm_models.features.history import History, encode_history, history_until, line_values
-from irm_models.features.lookups import Counts, days_between, extreme_time, pack_keys, ratio
+from irm_models.features.lookups import (
+    Counts,
+    days_between,
+    distinct,
+    extreme_time,
+    pack_keys,
+    ratio,
+)
 from irm_models.features.neighbours import neighbour_pairs
+from irm_models.features.pairs import pair_frame, with_items
 from irm_models.features.population import Population, population_of
 from irm_models.features.spec import FeatureSpec, slice_name
 
@@ -83,9 +91,9 @@ def build_features(
         features["nbr_score"], features["tifu_own"] = coded.neighbours
     for cols in spec.slices:
         _slice_features(features, coded, spec, population, cols, customer_share)
-    pairs = _pair_frame(coded, spec, population.catalogue)
+    pairs = pair_frame(coded, spec, population.catalogue)
     if items is not None:
-        pairs = _with_items(pairs, items, population.catalogue, coded.pair_item)
+        pairs = with_items(pairs, items, population.catalogue, coded.pair_item)
     numbers = pd.DataFrame(features.block(), columns=features.names, index=pairs.index, copy=False)
     return pd.concat([pairs, numbers], axis=1)
 
@@ -298,15 +306,19 @@ def _slice_features(
     sizes = [population.sizes[c] for c in cols]
     n_keys = int(np.prod([s + 1 for s in sizes]))
     request_key = pack_keys([coded.request_codes[c] for c in cols], sizes)
-    pair_key = request_key[coded.pair_request]
-    known = pair_key >= 0
-    pop_visits = population.slice_visits[cols](request_key)[coded.pair_request]
-    pop_item_key = np.where(known, coded.pair_item * n_keys + pair_key, -1)
-    pop_item_visits = population.slice_items[cols](pop_item_key)
+    # Every number below is a function of the pair's (customer, item, slice key): computed once
+    # per distinct triple and gathered into the pairs (a grid scores each customer's items in
+    # every context, so a slice of three levels repeats each triple a dozen times).
+    row, first = _distinct_triples(coded, request_key, n_keys)
+    request, item = coded.pair_request[first], coded.pair_item[first]
+    key = request_key[request]
+    known = key >= 0
+    pop_visits = population.slice_visits[cols](request_key)[request]
+    pop_item_visits = population.slice_items[cols](np.where(known, item * n_keys + key, -1))
     if set(cols) & set(spec.attribute_slices):
         # a customer's attribute does not change between their visits: everyone's only
-        features[f"pop_n_{name}"] = np.where(known, pop_visits, np.nan)
-        features[f"pop_share_{name}"] = ratio(pop_item_visits, pop_visits)
+        features.put(f"pop_n_{name}", np.where(known, pop_visits, np.nan), row)
+        features.put(f"pop_share_{name}", ratio(pop_item_visits, pop_visits), row)
         return
     history = coded.history
     visit_key = pack_keys([history.visit_codes[c] for c in cols], sizes)
@@ -318,21 +330,21 @@ def _slice_features(
     request_customer_key = np.where(
         request_key >= 0, coded.request_customer * n_keys + request_key, -1
     )
-    slice_visits = visits_per_key(request_customer_key)[coded.pair_request]
+    slice_visits = visits_per_key(request_customer_key)[request]
     item_visits_per_key = Counts(
         np.where(line_key >= 0, coded.line_customer_item * n_keys + line_key, -1),
         size=coded.n_customer_items * n_keys,
     )
     slice_item_visits = item_visits_per_key(
-        np.where(known, coded.pair_customer_item * n_keys + pair_key, -1)
+        np.where(known, coded.pair_customer_item[first] * n_keys + key, -1)
     )
-    features[f"cust_n_{name}"] = np.where(known, slice_visits, np.nan)
-    features[f"cust_cnt_{name}"] = np.where(known, slice_item_visits, np.nan)
+    features.put(f"cust_n_{name}", np.where(known, slice_visits, np.nan), row)
+    features.put(f"cust_cnt_{name}", np.where(known, slice_item_visits, np.nan), row)
     slice_share = ratio(slice_item_visits, slice_visits)
-    features[f"cust_share_{name}"] = slice_share
-    features[f"cust_lift_{name}"] = slice_share - customer_share
-    features[f"pop_n_{name}"] = np.where(known, pop_visits, np.nan)
-    features[f"pop_share_{name}"] = ratio(pop_item_visits, pop_visits)
+    features.put(f"cust_share_{name}", slice_share, row)
+    features.put(f"cust_lift_{name}", slice_share - customer_share[first], row)
+    features.put(f"pop_n_{name}", np.where(known, pop_visits, np.nan), row)
+    features.put(f"pop_share_{name}", ratio(pop_item_visits, pop_visits), row)
     if len(cols) == 1:
         information = mutual_information(
             coded.line_customer,
@@ -345,48 +357,16 @@ def _slice_features(
         features[f"cust_mi_{name}"] = information[coded.pair_customer]
 
 
-def _pair_frame(coded: _Coded, spec: FeatureSpec, catalogue: pd.Index) -> pd.DataFrame:
-    """The pairs' identity (request id, customer id, ts, item) and the request's context: each
-    categorical with its levels sorted, hour and weekday as float32, numbers as floats."""
-    pair_request, requests, context = coded.pair_request, coded.requests, coded.request_context
-    pairs = pd.DataFrame(
-        {
-            C.REQUEST_ID: requests[C.REQUEST_ID].to_numpy()[pair_request],
-            # taken from the requests' text array: no string object per pair
-            C.CUSTOMER_ID: requests[C.CUSTOMER_ID].astype(str).array.take(pair_request),
-            C.TS: coded.pair_ts,
-            C.ITEM: pd.Categorical.from_codes(coded.pair_item, categories=catalogue),
-        }
+def _distinct_triples(
+    coded: _Coded, request_key: np.ndarray, n_keys: int
+) -> tuple[np.ndarray | None, np.ndarray | slice]:
+    """The pairs' distinct (customer, item, slice key) triples: (each pair's triple number, the
+    first pair of each triple); ``(None, slice(None))`` when no triple repeats. The requests'
+    (customer, key) groups come first, so the pairs' key space is groups x items."""
+    group, firsts = distinct(
+        coded.request_customer * (n_keys + 1) + request_key + 1, coded.n_customers * (n_keys + 1)
     )
-    for col in (C.COMPANION, C.INTENT, C.DAYPART, C.WEEKEND, *spec.categorical, *spec.attributes):
-        codes, levels = pd.factorize(context[col].to_numpy(), sort=True)
-        pairs[col] = pd.Categorical.from_codes(codes[pair_request], categories=levels)
-    pairs[C.HOUR] = context[C.HOUR].to_numpy()[pair_request].astype(np.float32)
-    pairs[C.WEEKDAY] = context[C.WEEKDAY].to_numpy()[pair_request].astype(np.float32)
-    for col in spec.numbers:
-        values = pd.to_numeric(requests[col], errors="coerce").to_numpy(dtype=float)
-        pairs[col] = values[pair_request]
-    return pairs
-
-
-def _with_items(
-    pairs: pd.DataFrame, items: pd.DataFrame, catalogue: pd.Index, pair_item: np.ndarray
-) -> pd.DataFrame:
-    """Item attributes as ``item_<column>`` (looked up per catalogue item, then per pair); a
-    text attribute's categories are the values its pairs hold, sorted."""
-    attributes = items.drop_duplicates(C.ITEM).set_index(C.ITEM)
-    row = attributes.index.get_indexer(catalogue.astype(str))[pair_item]  # -1: no attributes
-    for col in attributes.columns:
-        values = attributes[col]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            pairs[f"item_{col}"] = np.where(row >= 0, values.to_numpy(float)[row], np.nan)
-        else:
-            level, labels = pd.factorize(values.astype(str).to_numpy(), sort=True)
-            used = np.where(row >= 0, level[np.maximum(row, 0)], -1)
-            present = np.flatnonzero(np.bincount(used[used >= 0], minlength=len(labels)))
-            remap = np.full(len(labels) + 1, -1)
-            remap[present] = np.arange(len(present))
-            pairs[f"item_{col}"] = pd.Categorical.from_codes(
-                remap[used], categories=labels[present]
-            )
-    return pairs
+    if len(firsts) == len(request_key):  # every request its own customer and key
+        return None, slice(None)
+    n_items = coded.n_items
+    return distinct(group[coded.pair_request] * n_items + coded.pair_item, len(firsts) * n_items)

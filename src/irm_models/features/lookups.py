@@ -107,3 +107,18 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         positive = denominator > 0
         return np.where(positive, numerator / np.where(positive, denominator, 1.0), np.nan)
+
+
+def distinct(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct value's number of every element of ``keys`` (non-negative, below ``size``),
+    the position of each distinct value's first element): ``keys == keys[first][row]``."""
+    if size > DENSE_LIMIT:
+        row, uniques = pd.factorize(keys)
+        first = np.empty(len(uniques), dtype=np.int64)
+        first[row[::-1]] = np.arange(len(keys) - 1, -1, -1)
+        return row, first
+    at = np.full(size, -1, dtype=np.int64)  # a small key space: no hashing
+    at[keys[::-1]] = np.arange(len(keys) - 1, -1, -1)
+    first = at[at >= 0]
+    number = np.cumsum(at >= 0) - 1
+    return number[keys], first

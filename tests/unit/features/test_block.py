@@ -19,3 +19,28 @@ def test_the_feature_block_grows_past_its_reserved_columns_and_keeps_their_order
     np.testing.assert_array_equal(values[:2, 0], [1.0, 2.0])
     assert np.isnan(values[2, 0])
     np.testing.assert_array_equal(values[:, 2], np.float32([0.1, 0.2, 0.3]))
+
+
+def test_put_gathers_the_distinct_rows_values_as_set_would():
+    values = np.array([0.1, np.nan, 3.0])
+    rows = np.array([2, 0, 0, 1, 2])
+    put, set_ = FeatureBlock(5, 1), FeatureBlock(5, 1)
+    put.put("a", values, rows)
+    put.put("b", values[rows], None)  # no repeats: the values themselves
+    set_["a"] = values[rows]
+    set_["b"] = values[rows]
+    assert put.names == ["a", "b"]
+    np.testing.assert_array_equal(put.block(), set_.block())
+
+
+def test_distinct_keys_dense_and_hashed_agree(monkeypatch):
+    from irm_models.features import lookups
+
+    keys = np.random.default_rng(0).integers(0, 50, size=400)
+    row, first = lookups.distinct(keys, 50)
+    np.testing.assert_array_equal(keys[first][row], keys)
+    assert sorted(first) == sorted(np.unique(keys, return_index=True)[1])  # first occurrences
+    monkeypatch.setattr(lookups, "DENSE_LIMIT", 10)  # 50 keys: hashed
+    row2, first2 = lookups.distinct(keys, 50)
+    np.testing.assert_array_equal(keys[first2][row2], keys)
+    assert sorted(first2) == sorted(first)
