@@ -360,8 +360,8 @@ def _slice_features(
 def _distinct_triples(
     coded: _Coded, request_key: np.ndarray, n_keys: int
 ) -> tuple[np.ndarray | None, np.ndarray | slice]:
-    """The pairs' distinct (customer, item, slice key) triples: (each pair's triple number, the
-    first pair of each triple); ``(None, slice(None))`` when no triple repeats. The requests'
+    """The pairs' distinct (customer, item, slice key) triples: (each pair's triple number, one
+    pair of each triple); ``(None, slice(None))`` when no triple repeats. The requests'
     (customer, key) groups come first, so the pairs' key space is groups x items."""
     group, firsts = distinct(
         coded.request_customer * (n_keys + 1) + request_key + 1, coded.n_customers * (n_keys + 1)

@@ -111,7 +111,7 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def distinct(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct value's number of every element of ``keys`` (non-negative, below ``size``),
-    the position of each distinct value's first element): ``keys == keys[first][row]``."""
+    the position of one element of each distinct value): ``keys == keys[first][row]``."""
     if size > DENSE_LIMIT:
         row, uniques = pd.factorize(keys)
         first = np.empty(len(uniques), dtype=np.int64)
