@@ -7,9 +7,13 @@ process, so its peak RSS is its own) with that champion. Recorded: requests/s, s
 LightGBM's raw ``Booster.predict`` is timed on the identical pair table (the first chunks of the
 same grid), and the whole scoring path's throughput is reported as a ratio of it. ``--predictor``
 sets ``score.predictor`` (compiled, the bench's default, or lightgbm); the raw timing uses the
-predictor that scored. The compiled trees are built once per benchmark, as the nightly job builds
-them once per model version (their build is timed as ``compile_seconds``), and every café's root
-gets a copy of that cache: the runs measure the nightly steady state, not a first compile each.
+predictor that scored; with the compiled trees also the leaf walk the path reasons read, on the
+top-k share of those pairs (every 12th: k = 3 of 36 items), compiled (the leaf forest) beside
+LightGBM's ``pred_leaf`` (``raw_leaves``). The compiled trees are built once per benchmark, as the
+nightly job builds them once per model version (their build is timed as ``compile_seconds``; when
+``--model-root`` already holds them they are only loaded, timed as ``cache_load_seconds``), and
+every café's root gets a copy of that cache: the runs measure the nightly steady state, not a
+first compile each.
 
 Also: the 1 M customers projection (fixed cost + measured per-customer cost, fitted through the
 two largest runs; with the default sizes 100 k is 10 % of a million), and the Dask engine's wall
@@ -91,39 +95,58 @@ def raw_predict(root: Path, env: dict, predictor: str) -> dict:
         margin = trees.margin
     else:
         margin = lambda x: booster.predict(x, num_iteration=it, raw_score=True)  # noqa: E731
-    start = time.perf_counter()
-    margin(x)
-    seconds = time.perf_counter() - start
-    return {
+    seconds = _timed(margin, x)
+    out = {
         "pairs": len(x),
         "requests": len(requests),
         "seconds": round(seconds, 2),
         "pairs_per_s": round(len(x) / seconds),
         "requests_per_s": round(len(requests) / seconds),
     }
+    if predictor == "compiled":
+        top = x[::12]
+        lightgbm = _timed(lambda r: booster.predict(r, num_iteration=it, pred_leaf=True), top)
+        out["raw_leaves"] = {
+            "rows": len(top),
+            "compiled_seconds": round(_timed(trees.leaves, top), 3),
+            "lightgbm_pred_leaf_seconds": round(lightgbm, 3),
+        }
+    return out
 
 
-def compile_once(model_root: Path, env: dict) -> float:
+def _timed(fn, x) -> float:
+    start = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - start
+
+
+def compile_once(model_root: Path, env: dict) -> dict:
     """Build the champion's compiled trees into ``<model_root>/compiled`` (what `irm score
-    score.predictor=compiled` caches there): the seconds it took."""
+    score.predictor=compiled` caches there): the seconds it took, as ``compile_seconds``, or as
+    ``cache_load_seconds`` when that root held them already."""
     from irm_models.artifacts import Artifacts
     from irm_models.config import Paths, tracking_store
+    from irm_models.models.compiled import MANIFEST
     from irm_models.registry import DEFAULT_NAME
     from irm_models.scoring import load_model
 
     cfg, spec, settings = _composed(model_root, env, "score.predictor=compiled")
+    manifest: list[tuple[Path, int | None]] = []  # the cache's manifest and its mtime before
+
+    def folder(*key: str) -> Path:
+        path = Artifacts(Paths.of(cfg)).compiled_model(*key)
+        file = path / MANIFEST
+        manifest.append((file, file.stat().st_mtime_ns if file.exists() else None))
+        return path
+
     start = time.perf_counter()
-    model = load_model(
-        tracking_store(cfg),
-        DEFAULT_NAME,
-        "champion",
-        settings,
-        spec,
-        Artifacts(Paths.of(cfg)).compiled_model,
-    )
+    model = load_model(tracking_store(cfg), DEFAULT_NAME, "champion", settings, spec, folder)
     if model.trees is None:
         raise SystemExit("the compiled trees could not be built")
-    return round(time.perf_counter() - start, 1)
+    seconds = round(time.perf_counter() - start, 1)
+    (file, before), *_ = manifest
+    cached = before is not None and file.stat().st_mtime_ns == before  # loaded, not rebuilt
+    return {"cache_load_seconds" if cached else "compile_seconds": seconds}
 
 
 def score_run(
@@ -220,7 +243,7 @@ def main() -> None:
         trained = None if args.model_root else irm("run", f"paths.root={model_root}")
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{model_root}/mlflow.db"}
         compiled = args.predictor == "compiled"
-        compile_seconds = compile_once(Path(model_root), env) if compiled else None
+        compiling = compile_once(Path(model_root), env) if compiled else {}
         for n in args.customers:
             with ingested_cafe(n, "irm-bench-") as (root, common):
                 if compiled:  # the cache the nightly job keeps between nights
@@ -248,7 +271,7 @@ def main() -> None:
             }
             print(json.dumps(run), flush=True)
             runs.append(run)
-        result = {"model_training": trained, "compile_seconds": compile_seconds, "runs": runs}
+        result = {"model_training": trained, **compiling, "runs": runs}
         smallest = min(runs, key=lambda r: r["customers"])
         largest = max(runs, key=lambda r: r["customers"])
         if largest["customers"] > smallest["customers"]:

@@ -13,7 +13,8 @@ on another CPU fails that check before it is ever loaded, and is rebuilt with a 
 The same trees are compiled a second time to give each row's leaf index in every tree (what
 LightGBM's ``pred_leaf`` gives, and what the path reasons read): :func:`leaf_text` rewrites the
 model so that its outputs are the leaf indices packed as integers (:class:`LeafCode`), and
-:meth:`CompiledTrees.leaves` unpacks them. 6x LightGBM's ``pred_leaf`` on the café's champion.
+:meth:`CompiledTrees.leaves` unpacks them: 5.7x LightGBM's ``pred_leaf`` on the café's champion
+(``raw_leaves`` of ``bench/score.py``).
 
 Nothing here decides to trust the result: :meth:`CompiledTrees.agrees` compares its margins with
 LightGBM's (and its leaf indices with ``pred_leaf``) on a sample of pairs, and the scorer falls
