@@ -1,0 +1,185 @@
+"""Benchmark: choose the model's defaults across the family of worlds, on validation only.
+
+For every world (a `paths.root` whose `irm features` has run) and every candidate setting (Hydra
+overrides of the `model` group; the current defaults always come first), the ranker is trained as
+`irm train` trains it (`train_ranker`: the training windows, early stopping and calibration on the
+validation window) and measured on the validation window with the metric functions `irm train`
+uses: hit@1 and recall@10, beside the best baseline there. The test windows are never read.
+
+Per candidate the result has every world's validation hit@1, its difference to the defaults on the
+same world, and the mean and smallest of those differences over the family (a default should help
+the family, not one world). The candidates run in `--jobs` processes (one LightGBM thread each by
+default: two cores, two jobs).
+
+Run: `.venv/bin/python bench/defaults.py --roots ROOT... --candidate "model.params.num_leaves=31"
+[--candidate "model.objective=lambdarank model.params.learning_rate=0.1" ...]`; the roots come
+from `bench/worlds.py --root DIR` (its `multirun/<sweep>/<i>/`) or from `irm generate`, `irm
+ingest` and `irm features` run with `generate.world=<preset> paths.root=<root>`. Writes
+bench/results/defaults.json (`--name` for another file) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from common import RESULTS, write_result
+
+DEFAULTS = "defaults"
+
+
+def world_name(root: Path) -> str:
+    """The world a root holds: the preset in its `irm generate` report, else the folder's name."""
+    report = root / "reports" / "generate.json"
+    if report.exists():
+        world = json.loads(report.read_text()).get("world")
+        if world:
+            return str(world)
+    return root.name
+
+
+def measure(root: Path, overrides: list[str], threads: int) -> dict[str, Any]:
+    """Train the ranker on ``root``'s pair tables with ``overrides`` and measure it and the
+    baselines on the validation window."""
+    import numpy as np
+
+    from irm_models import columns as C
+    from irm_models.artifacts import Artifacts
+    from irm_models.config import Paths, compose, group
+    from irm_models.evaluation import BASELINES, EvalSettings, baseline_scores
+    from irm_models.features import missed_orders
+    from irm_models.metrics import per_request
+    from irm_models.models.ranker import RankerSettings, TrainingSet, train_ranker
+
+    cfg = compose([f"paths.root={root}", f"model.params.num_threads={threads}", *overrides])
+    artifacts = Artifacts(Paths.of(cfg))
+    settings = RankerSettings.from_config(group(cfg, "model"))
+    evaluate = EvalSettings.from_config(group(cfg, "evaluate"))
+    seed = int(cfg.seed)
+    pairs = artifacts.read_pairs(("valid", "valid_orders"))
+    valid = pairs["valid"]
+    missed = missed_orders(valid, pairs["valid_orders"])
+    train = TrainingSet.read(
+        artifacts.pairs_file("train"), settings.item_levels_max, settings.negatives_max, seed
+    )
+    started = time.perf_counter()
+    ranker = train_ranker(train, valid, settings, seed)
+    seconds = time.perf_counter() - started
+    p, s = ranker.predict(valid, ranker.calibration_margin)
+
+    def hits(prob: Any, score: Any) -> tuple[float, float]:
+        rows = per_request(valid[C.REQUEST_ID], valid[C.LABEL], prob, score, missed)
+        basket = rows["basket"].to_numpy(dtype=float)
+        recall = np.where(basket > 0, rows["top10"].to_numpy() / np.maximum(basket, 1), 0.0)
+        return float(rows["hit1"].mean()), float(recall.mean())
+
+    hit1, recall10 = hits(p, s)
+    baselines = {}
+    for name in BASELINES:
+        b = baseline_scores(name, valid, evaluate)
+        baselines[name] = hits(b, b)[0]
+    best = max(baselines, key=baselines.get)
+    return {
+        "hit@1": hit1,
+        "recall@10": recall10,
+        "best_iteration": int(ranker.best_iteration),
+        "train_seconds": round(seconds, 1),
+        "best_baseline": best,
+        "best_baseline_hit@1": baselines[best],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--roots", type=Path, nargs="+", required=True)
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        help='model overrides, space-separated, as one argument: "model.params.num_leaves=31"',
+    )
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="LightGBM threads per job")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default="defaults")
+    args = parser.parse_args()
+    for root in args.roots:
+        if not (root / "data" / "features").is_dir():
+            raise SystemExit(f"{root}: no data/features (run irm generate, ingest and features)")
+    candidates = {DEFAULTS: [], **{c: shlex.split(c) for c in args.candidate}}
+    for name, overrides in candidates.items():
+        bad = [o for o in overrides if not o.lstrip("+~").startswith("model.")]
+        if bad:
+            raise SystemExit(f"candidate {name!r}: only model.* overrides are candidates: {bad}")
+    worlds = {root: world_name(root) for root in args.roots}
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = {
+            (name, root): pool.submit(measure, root, overrides, args.threads)
+            for name, overrides in candidates.items()
+            for root in args.roots
+        }
+        measured = {key: f.result() for key, f in futures.items()}
+    rows = []
+    for name in candidates:
+        per_world = {}
+        for root in args.roots:
+            m, base = measured[(name, root)], measured[(DEFAULTS, root)]
+            per_world[worlds[root]] = {
+                **m,
+                "vs_defaults": m["hit@1"] - base["hit@1"],
+                "lift": m["hit@1"] - m["best_baseline_hit@1"],
+            }
+        diffs = [w["vs_defaults"] for w in per_world.values()]
+        lifts = [w["lift"] for w in per_world.values()]
+        rows.append(
+            {
+                "candidate": name,
+                "overrides": candidates[name],
+                "mean_vs_defaults": sum(diffs) / len(diffs),
+                "min_vs_defaults": min(diffs),
+                "mean_lift": sum(lifts) / len(lifts),
+                "min_lift": min(lifts),
+                "worlds": per_world,
+            }
+        )
+    body = {
+        "command": "bench/defaults.py "
+        + " ".join(f"--candidate {shlex.quote(c)}" for c in args.candidate),
+        "worlds": list(worlds.values()),
+        "seconds": round(time.perf_counter() - started, 1),
+        "window": "validation (the test windows are not read)",
+        "candidates": rows,
+    }
+    path = write_result(args.out, args.name, "defaults", body)
+    print(f"wrote {path}\n")
+    print(markdown(rows, list(worlds.values())))
+
+
+def markdown(rows: list[dict[str, Any]], worlds: list[str]) -> str:
+    """Validation hit@1 difference to the defaults per world, in points, and the lift over the
+    best baseline on validation."""
+    head = ["candidate", "mean vs defaults", "min vs defaults", "mean lift", *worlds]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for r in rows:
+        cells = [
+            r["candidate"],
+            f"{100 * r['mean_vs_defaults']:+.2f}",
+            f"{100 * r['min_vs_defaults']:+.2f}",
+            f"{100 * r['mean_lift']:+.2f}",
+            *(
+                f"{100 * r['worlds'][w]['hit@1']:.2f} ({100 * r['worlds'][w]['vs_defaults']:+.2f})"
+                for w in worlds
+            ),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""bench/defaults.py: model defaults chosen across worlds on validation, measured as `irm train`
+measures its validation window."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from irm_models.artifacts import Artifacts
+from irm_models.config import Paths, compose
+from tests.conftest import digest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "defaults.py"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.slow
+def test_defaults_bench_measures_validation_as_train_does(tiny_cafe_root, tmp_path):
+    before = digest(tiny_cafe_root)
+    done = _run(
+        "--roots",
+        str(tiny_cafe_root),
+        "--candidate",
+        "model.params.num_leaves=3 model.params.min_data_in_leaf=400",
+        "--jobs",
+        "1",
+        "--threads",
+        "2",  # as the fixture's `irm train` trained
+        "--out",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "defaults.json").read_text())
+    assert result["window"].startswith("validation")
+    defaults, small = result["candidates"]
+    assert defaults["candidate"] == "defaults" and defaults["overrides"] == []
+    world = result["worlds"][0]
+    assert world == "cafe"  # the preset named in the root's generate report
+    # the defaults are the model `irm train` trained: the same validation hit@1 and baseline
+    metrics = Artifacts(Paths.of(compose([f"paths.root={tiny_cafe_root}"]))).read_report("metrics")
+    measured = defaults["worlds"][world]
+    assert measured["hit@1"] == pytest.approx(metrics["validation"]["lightgbm"]["hit@1"], abs=1e-12)
+    assert measured["recall@10"] == pytest.approx(
+        metrics["validation"]["lightgbm"]["recall@10"], abs=1e-12
+    )
+    best = metrics["best_baseline"]
+    assert measured["best_baseline"] == best
+    assert measured["best_baseline_hit@1"] == pytest.approx(metrics["validation"][best]["hit@1"])
+    assert measured["vs_defaults"] == 0.0
+    # a three-leaf model is another model, compared world by world with the defaults
+    other = small["worlds"][world]
+    assert other["hit@1"] != measured["hit@1"]
+    assert small["mean_vs_defaults"] == pytest.approx(other["hit@1"] - measured["hit@1"])
+    assert "| defaults |" in done.stdout
+    assert digest(tiny_cafe_root) == before  # the worlds' roots are only read
+
+
+def test_defaults_bench_refuses_what_is_not_a_model_setting(tiny_cafe_root, tmp_path):
+    done = _run("--roots", str(tiny_cafe_root), "--candidate", "split.valid=[0.5,0.6]")
+    assert done.returncode != 0
+    assert "only model.* overrides" in done.stderr
+    missing = _run("--roots", str(tmp_path), "--out", str(tmp_path))
+    assert missing.returncode != 0 and "no data/features" in missing.stderr
