@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 
@@ -64,3 +66,28 @@ def test_distinct_rows_are_those_of_numpy_unique():
     assert len(first) == len(np.unique(stacked, axis=0))
     assert (stacked[first][combination] == stacked).all()
     assert (first == np.sort(first)).all() and (first[combination] <= np.arange(500)).all()
+
+
+def test_path_contributions_add_up_to_the_raw_score_in_float32_and_in_threads(monkeypatch):
+    import lightgbm as lgb
+
+    from irm_models import explain
+    from irm_models.explain import Explainer, path_tables
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 4))
+    y = (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=600) > 0).astype(int)
+    params = {"objective": "binary", "num_leaves": 5, "verbose": -1, "seed": 3}
+    booster = lgb.train(params, lgb.Dataset(x, y), num_boost_round=6)
+    schema = SimpleNamespace(features=[f"f{j}" for j in range(4)])
+    ranker = SimpleNamespace(booster=booster, best_iteration=6, schema=schema)
+    explainer = Explainer(ranker, (), (), "path")
+    member = np.eye(4)
+    exact = explainer.contributions(x, member, threads=1)
+    bias = path_tables(booster, 6)[2]
+    assert np.allclose(exact.sum(axis=1) + bias, booster.predict(x, raw_score=True), atol=1e-12)
+    monkeypatch.setattr(explain, "PRODUCT_ROWS", 100)  # 600 rows: split over the threads
+    split = explainer.contributions(x, member, threads=3)
+    assert np.array_equal(split, exact)
+    single = explainer.contributions(x, member, threads=2, dtype=np.float32)
+    assert single.dtype == np.float32 and np.allclose(single, exact, atol=1e-5)
