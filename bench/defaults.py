@@ -7,9 +7,10 @@ validation window) and measured on the validation window with the metric functio
 uses: hit@1 and recall@10, beside the best baseline there. The test windows are never read.
 
 Per candidate the result has every world's validation hit@1, its difference to the defaults on the
-same world, and the mean and smallest of those differences over the family (a default should help
-the family, not one world). The candidates run in `--jobs` processes (one LightGBM thread each by
-default: two cores, two jobs).
+same world with the standard error of that paired difference (the same requests scored by both),
+and the mean (with its standard error) and smallest of those differences over the family (a
+default should help the family, not one world). The candidates run in `--jobs` processes (one
+LightGBM thread each by default: two cores, two jobs).
 
 Run: `.venv/bin/python bench/defaults.py --roots ROOT... --candidate "model.params.num_leaves=31"
 [--candidate "model.objective=lambdarank model.params.learning_rate=0.1" ...]`; the roots come
@@ -27,6 +28,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from common import RESULTS, write_result
 
@@ -46,8 +49,6 @@ def world_name(root: Path) -> str:
 def measure(root: Path, overrides: list[str], threads: int) -> dict[str, Any]:
     """Train the ranker on ``root``'s pair tables with ``overrides`` and measure it and the
     baselines on the validation window."""
-    import numpy as np
-
     from irm_models import columns as C
     from irm_models.artifacts import Artifacts
     from irm_models.config import Paths, compose, group
@@ -72,20 +73,21 @@ def measure(root: Path, overrides: list[str], threads: int) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     p, s = ranker.predict(valid, ranker.calibration_margin)
 
-    def hits(prob: Any, score: Any) -> tuple[float, float]:
+    def hits(prob: Any, score: Any) -> tuple[np.ndarray, float]:
         rows = per_request(valid[C.REQUEST_ID], valid[C.LABEL], prob, score, missed)
         basket = rows["basket"].to_numpy(dtype=float)
         recall = np.where(basket > 0, rows["top10"].to_numpy() / np.maximum(basket, 1), 0.0)
-        return float(rows["hit1"].mean()), float(recall.mean())
+        return rows["hit1"].to_numpy(dtype=float), float(recall.mean())
 
     hit1, recall10 = hits(p, s)
     baselines = {}
     for name in BASELINES:
         b = baseline_scores(name, valid, evaluate)
-        baselines[name] = hits(b, b)[0]
+        baselines[name] = float(hits(b, b)[0].mean())
     best = max(baselines, key=baselines.get)
     return {
-        "hit@1": hit1,
+        "hits": hit1,  # per validation request, for the paired standard error (not written)
+        "hit@1": float(hit1.mean()),
         "recall@10": recall10,
         "best_iteration": int(ranker.best_iteration),
         "train_seconds": round(seconds, 1),
@@ -130,18 +132,23 @@ def main() -> None:
         per_world = {}
         for root in args.roots:
             m, base = measured[(name, root)], measured[(DEFAULTS, root)]
+            paired = m["hits"] - base["hits"]  # the same requests, both models
             per_world[worlds[root]] = {
-                **m,
+                **{k: v for k, v in m.items() if k != "hits"},
                 "vs_defaults": m["hit@1"] - base["hit@1"],
+                "se_vs_defaults": float(paired.std(ddof=1) / np.sqrt(len(paired))),
                 "lift": m["hit@1"] - m["best_baseline_hit@1"],
             }
         diffs = [w["vs_defaults"] for w in per_world.values()]
+        errors = np.array([w["se_vs_defaults"] for w in per_world.values()])
         lifts = [w["lift"] for w in per_world.values()]
         rows.append(
             {
                 "candidate": name,
                 "overrides": candidates[name],
                 "mean_vs_defaults": sum(diffs) / len(diffs),
+                # the worlds are independent: the mean's standard error from theirs
+                "se_mean_vs_defaults": float(np.sqrt((errors**2).sum()) / len(errors)),
                 "min_vs_defaults": min(diffs),
                 "mean_lift": sum(lifts) / len(lifts),
                 "min_lift": min(lifts),
@@ -164,12 +171,12 @@ def main() -> None:
 def markdown(rows: list[dict[str, Any]], worlds: list[str]) -> str:
     """Validation hit@1 difference to the defaults per world, in points, and the lift over the
     best baseline on validation."""
-    head = ["candidate", "mean vs defaults", "min vs defaults", "mean lift", *worlds]
+    head = ["candidate", "mean vs defaults (SE)", "min vs defaults", "mean lift", *worlds]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for r in rows:
         cells = [
             r["candidate"],
-            f"{100 * r['mean_vs_defaults']:+.2f}",
+            f"{100 * r['mean_vs_defaults']:+.2f} ({100 * r['se_mean_vs_defaults']:.2f})",
             f"{100 * r['min_vs_defaults']:+.2f}",
             f"{100 * r['mean_lift']:+.2f}",
             *(

@@ -55,11 +55,15 @@ def test_defaults_bench_measures_validation_as_train_does(tiny_cafe_root, tmp_pa
     best = metrics["best_baseline"]
     assert measured["best_baseline"] == best
     assert measured["best_baseline_hit@1"] == pytest.approx(metrics["validation"][best]["hit@1"])
-    assert measured["vs_defaults"] == 0.0
+    assert measured["vs_defaults"] == 0.0 and measured["se_vs_defaults"] == 0.0
+    assert "hits" not in measured  # per-request hits are not written
     # a three-leaf model is another model, compared world by world with the defaults
     other = small["worlds"][world]
     assert other["hit@1"] != measured["hit@1"]
     assert small["mean_vs_defaults"] == pytest.approx(other["hit@1"] - measured["hit@1"])
+    # the paired standard error of the difference (one world: the mean's is the world's)
+    assert 0 < other["se_vs_defaults"] < 0.05
+    assert small["se_mean_vs_defaults"] == pytest.approx(other["se_vs_defaults"])
     assert "| defaults |" in done.stdout
     assert digest(tiny_cafe_root) == before  # the worlds' roots are only read
 
