@@ -12,18 +12,26 @@ and the mean (with its standard error) and smallest of those differences over th
 default should help the family, not one world). The candidates run in `--jobs` processes (one
 LightGBM thread each by default: two cores, two jobs).
 
-Run: `.venv/bin/python bench/defaults.py --roots ROOT... --candidate "model.params.num_leaves=31"
-[--candidate "model.objective=lambdarank model.params.learning_rate=0.1" ...]`; the roots come
-from `bench/worlds.py --root DIR` (its `multirun/<sweep>/<i>/`) or from `irm generate`, `irm
-ingest` and `irm features` run with `generate.world=<preset> paths.root=<root>`. Writes
-bench/results/defaults.json (`--name` for another file) and prints a table.
+Run: `.venv/bin/python bench/defaults.py --candidate "model.params.num_leaves=31" [--candidate
+"model.objective=lambdarank model.params.learning_rate=0.1" ...]`: the family's worlds where
+context matters (`--worlds`, `--seed`) are generated, ingested and featurised first, into a
+temporary folder or `--root DIR` (kept, for the next round: then pass `--roots DIR/*`). `--roots`
+takes worlds already featurised (`irm generate`, `ingest` and `features` with
+`generate.world=<preset> paths.root=<root>`, or a `bench/worlds.py --root` sweep's
+`multirun/<sweep>/<i>/`). Writes bench/results/defaults.json (`--name` for another file) and prints
+a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -32,8 +40,21 @@ from typing import Any
 import numpy as np
 
 from common import RESULTS, write_result
+from worlds import CONTEXT_FREE, FAMILY
 
 DEFAULTS = "defaults"
+# the family's worlds where context matters (the context-free one's model has nothing to learn)
+CONTEXT_WORLDS = tuple(w for w in FAMILY if w not in CONTEXT_FREE)
+FAMILY = (
+    "cafe",
+    "single_item",
+    "many_visits",
+    "few_visits",
+    "interacting",
+    "numeric",
+    "small_menu",
+    "big_menu",
+)
 
 
 def world_name(root: Path) -> str:
@@ -98,7 +119,24 @@ def measure(root: Path, overrides: list[str], threads: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--roots", type=Path, nargs="+", required=True)
+    parser.add_argument("--roots", type=Path, nargs="+", help="worlds already featurised")
+    parser.add_argument(
+        "--worlds",
+        default=",".join(CONTEXT_WORLDS),
+        help="without --roots: these presets are generated, ingested and featurised first",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="of the generated worlds")
+    parser.add_argument(
+        "--generate",
+        default="",
+        help='overrides of the generated worlds, as one argument: "generate.customers=300"',
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="where the generated worlds go (kept; default: a temporary folder, removed)",
+    )
     parser.add_argument(
         "--candidate",
         action="append",
@@ -110,6 +148,38 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="defaults")
     args = parser.parse_args()
+    temporary = None
+    if not args.roots:
+        if args.root is None:
+            temporary = Path(tempfile.mkdtemp(prefix="irm-bench-defaults-"))
+        base = args.root or temporary
+        worlds = [w for w in args.worlds.split(",") if w]
+        extra = shlex.split(args.generate)
+        args.roots = [prepare(base / w, w, args.seed, extra) for w in worlds]
+    try:
+        run(args)
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def prepare(root: Path, world: str, seed: int, overrides: list[str]) -> Path:
+    """``irm generate``, ``ingest`` and ``features`` of one world preset into ``root`` (each a
+    child process, as a user runs them)."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    for stage in ("generate", "ingest", "features"):
+        command = [stage, f"generate.world={world}", f"seed={seed}", *overrides]
+        command.append(f"paths.root={root}")
+        print("irm " + " ".join(command), flush=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "irm_models.cli", *command], env=env, capture_output=True
+        )
+        if done.returncode:
+            raise SystemExit(f"irm {stage} of world {world} failed:\n{done.stderr.decode()}")
+    return root
+
+
+def run(args: argparse.Namespace) -> None:
     for root in args.roots:
         if not (root / "data" / "features").is_dir():
             raise SystemExit(f"{root}: no data/features (run irm generate, ingest and features)")

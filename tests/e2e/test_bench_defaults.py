@@ -12,7 +12,7 @@ import pytest
 
 from irm_models.artifacts import Artifacts
 from irm_models.config import Paths, compose
-from tests.conftest import digest
+from tests.conftest import TINY_CAFE, digest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "defaults.py"
 
@@ -74,3 +74,29 @@ def test_defaults_bench_refuses_what_is_not_a_model_setting(tiny_cafe_root, tmp_
     assert "only model.* overrides" in done.stderr
     missing = _run("--roots", str(tmp_path), "--out", str(tmp_path))
     assert missing.returncode != 0 and "no data/features" in missing.stderr
+
+
+@pytest.mark.slow
+def test_defaults_bench_prepares_the_worlds_itself(tiny_cafe_root, tmp_path):
+    """Without --roots the presets are generated, ingested and featurised first (here the tiny
+    café of the fixture: the same world, so the same model and validation hit@1)."""
+    done = _run(
+        "--worlds",
+        "cafe",
+        "--generate",
+        " ".join(TINY_CAFE),
+        "--root",
+        str(tmp_path / "worlds"),
+        "--threads",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "irm features generate.world=cafe seed=42" in done.stdout
+    assert (tmp_path / "worlds" / "cafe" / "data" / "features" / "valid.parquet").exists()
+    (defaults,) = json.loads((tmp_path / "defaults.json").read_text())["candidates"]
+    metrics = Artifacts(Paths.of(compose([f"paths.root={tiny_cafe_root}"]))).read_report("metrics")
+    assert defaults["worlds"]["cafe"]["hit@1"] == pytest.approx(
+        metrics["validation"]["lightgbm"]["hit@1"], abs=1e-12
+    )
