@@ -36,7 +36,7 @@ from irm_models.phrases import attribute_phrase, phrase
 METHODS = ("path", "shap")
 SEP = "_x_"  # joins the columns of a joint slice in feature names (features.slice_name)
 BIN = "_bin"  # a numeric context column sliced into bands (features.spec.bin_column)
-PRODUCT_ROWS = 50_000  # rows the path product splits over threads from (below: one call)
+PRODUCT_ROWS = 50_000  # rows per thread of the path product, at least (fewer: one call)
 
 # ----------------------------------------------------------------------------- groups
 
@@ -211,8 +211,8 @@ class Explainer:
             )
             return np.asarray(hit @ weights)
 
-        n = threads if threads > 0 else (os.cpu_count() or 1)
-        if n == 1 or len(leaves) < 2 * PRODUCT_ROWS:
+        n = min(threads if threads > 0 else (os.cpu_count() or 1), len(leaves) // PRODUCT_ROWS)
+        if n <= 1:
             return product(slice(None))
         bounds = np.linspace(0, len(leaves), n + 1).astype(int)
         with ThreadPoolExecutor(n) as pool:
