@@ -42,6 +42,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/cafe_context.py
 	$(BIN)/python bench/worlds.py
+	$(BIN)/python bench/defaults.py --name defaults-r4 --candidate "model.params.num_leaves=127" \
+	    --candidate "model.params.bagging_fraction=1.0 model.params.bagging_freq=0"
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/completejourney.py
