@@ -45,16 +45,6 @@ from worlds import CONTEXT_FREE, FAMILY
 DEFAULTS = "defaults"
 # the family's worlds where context matters (the context-free one's model has nothing to learn)
 CONTEXT_WORLDS = tuple(w for w in FAMILY if w not in CONTEXT_FREE)
-FAMILY = (
-    "cafe",
-    "single_item",
-    "many_visits",
-    "few_visits",
-    "interacting",
-    "numeric",
-    "small_menu",
-    "big_menu",
-)
 
 
 def world_name(root: Path) -> str:
