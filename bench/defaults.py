@@ -138,6 +138,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="defaults")
     args = parser.parse_args()
+    candidates = {DEFAULTS: [], **{c: shlex.split(c) for c in args.candidate}}
+    for name, overrides in candidates.items():  # refused before any world is prepared
+        bad = [o for o in overrides if not o.lstrip("+~").startswith("model.")]
+        if bad:
+            raise SystemExit(f"candidate {name!r}: only model.* overrides are candidates: {bad}")
     temporary = None
     if not args.roots:
         if args.root is None:
@@ -147,7 +152,7 @@ def main() -> None:
         extra = shlex.split(args.generate)
         args.roots = [prepare(base / w, w, args.seed, extra) for w in worlds]
     try:
-        run(args)
+        run(args, candidates)
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
@@ -169,16 +174,16 @@ def prepare(root: Path, world: str, seed: int, overrides: list[str]) -> Path:
     return root
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, candidates: dict[str, list[str]]) -> None:
     for root in args.roots:
         if not (root / "data" / "features").is_dir():
             raise SystemExit(f"{root}: no data/features (run irm generate, ingest and features)")
-    candidates = {DEFAULTS: [], **{c: shlex.split(c) for c in args.candidate}}
-    for name, overrides in candidates.items():
-        bad = [o for o in overrides if not o.lstrip("+~").startswith("model.")]
-        if bad:
-            raise SystemExit(f"candidate {name!r}: only model.* overrides are candidates: {bad}")
     worlds = {root: world_name(root) for root in args.roots}
+    names = list(worlds.values())
+    worlds = {  # one preset in several roots (other seeds): told apart by the root's folder
+        root: name if names.count(name) == 1 else f"{name}@{root.name}"
+        for root, name in worlds.items()
+    }
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = {

@@ -74,6 +74,10 @@ def test_defaults_bench_refuses_what_is_not_a_model_setting(tiny_cafe_root, tmp_
     assert "only model.* overrides" in done.stderr
     missing = _run("--roots", str(tmp_path), "--out", str(tmp_path))
     assert missing.returncode != 0 and "no data/features" in missing.stderr
+    # refused before any world is generated
+    early = _run("--worlds", "cafe", "--root", str(tmp_path / "w"), "--candidate", "seed=1")
+    assert early.returncode != 0 and "only model.* overrides" in early.stderr
+    assert not (tmp_path / "w").exists()
 
 
 @pytest.mark.slow
