@@ -25,12 +25,9 @@ a table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -39,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from common import RESULTS, write_result
+from common import RESULTS, irm, write_result
 from worlds import CONTEXT_FREE, FAMILY
 
 DEFAULTS = "defaults"
@@ -49,12 +46,11 @@ CONTEXT_WORLDS = tuple(w for w in FAMILY if w not in CONTEXT_FREE)
 
 def world_name(root: Path) -> str:
     """The world a root holds: the preset in its `irm generate` report, else the folder's name."""
-    report = root / "reports" / "generate.json"
-    if report.exists():
-        world = json.loads(report.read_text()).get("world")
-        if world:
-            return str(world)
-    return root.name
+    from irm_models.artifacts import Artifacts
+    from irm_models.config import Paths, compose
+
+    report = Artifacts(Paths.of(compose([f"paths.root={root}"]))).read_report("generate") or {}
+    return str(report.get("world") or root.name)
 
 
 def measure(root: Path, overrides: list[str], threads: int) -> dict[str, Any]:
@@ -166,11 +162,7 @@ def prepare(root: Path, world: str, seed: int, overrides: list[str]) -> Path:
         command = [stage, f"generate.world={world}", f"seed={seed}", *overrides]
         command.append(f"paths.root={root}")
         print("irm " + " ".join(command), flush=True)
-        done = subprocess.run(
-            [sys.executable, "-m", "irm_models.cli", *command], env=env, capture_output=True
-        )
-        if done.returncode:
-            raise SystemExit(f"irm {stage} of world {world} failed:\n{done.stderr.decode()}")
+        irm(*command, env=env)  # exits with the stage's output when it fails
     return root
 
 
