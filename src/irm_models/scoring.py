@@ -40,6 +40,7 @@ from irm_models.models.compiled import (
     sample_rows,
 )
 from irm_models.models.ranker import ranks
+from irm_models.models.schema import ColumnBlocks
 
 # Output columns after the request's own columns.
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -234,24 +235,25 @@ class Model:
     def predictor(self) -> str:
         return "lightgbm" if self.trees is None else "compiled"
 
-    def margin(self, x: np.ndarray) -> np.ndarray:
+    def margin(self, x: np.ndarray | ColumnBlocks) -> np.ndarray:
         """Raw margins of a model matrix, with the compiled trees while they agree."""
-        booster, it = self.ranker.booster, self.ranker.best_iteration
+        x = ColumnBlocks.of(x)
         self._check(x)
         if self.trees is not None:
             return self.trees.margin(x, self.threads)
-        return booster.predict(x, num_iteration=it, raw_score=True, num_threads=self.threads)
+        it, kw = self.ranker.best_iteration, {"raw_score": True, "num_threads": self.threads}
+        return self.ranker.booster.predict(x.dense(), num_iteration=it, **kw)
 
     def leaves(self, x: np.ndarray) -> np.ndarray | None:
         """The leaf index of every row in every tree from the compiled trees (``None`` without
         them: the explainer asks LightGBM)."""
-        self._check(x)
+        self._check(ColumnBlocks.of(x))
         return None if self.trees is None else self.trees.leaves(x, self.threads)
 
-    def _check(self, x: np.ndarray) -> None:
+    def _check(self, x: ColumnBlocks) -> None:
         booster, it = self.ranker.booster, self.ranker.best_iteration
         if self.trees is not None and not self.checked:
-            sample = x[sample_rows(len(x))]
+            sample = x.take(sample_rows(len(x)))
             diff = self.trees.agrees(booster, it, sample)
             self.checked = True
             if not diff <= TOLERANCE:
@@ -327,14 +329,14 @@ def score_chunk(
             history, feature_requests(requests, spec), spec, None, items, population
         )
     with clock("predict"):
-        x = model.ranker.schema.matrix(pairs)
+        x = model.ranker.schema.blocks(pairs)  # the pair table's feature block, not a copy
         margin = model.margin(x)
         prob = model.ranker.probability(pairs[C.REQUEST_ID], margin)
     with clock("assemble"):
         out, keep = _top(requests, pairs, prob, margin, model, k, population.cutoff)
     with clock("reasons"):
         if model.explainer is not None:
-            top = x[keep]
+            top = x.take(keep)
             leaves = model.leaves(top) if model.explainer.method == "path" else None
             out["reasons"] = model.explainer.reasons(pairs.iloc[keep], top, model.threads, leaves)
     return out

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from irm_models.io import atomic_dir
+from irm_models.models.schema import ColumnBlocks
 
 TOLERANCE = 1e-9  # max |compiled margin - LightGBM margin| on the checked sample
 SAMPLE_ROWS = 20_000  # pairs of the first chunk checked against LightGBM
@@ -156,28 +157,32 @@ class CompiledTrees:
         key = json.loads((self.folder / MANIFEST).read_text())["booster_sha256"]
         return (_load, (self.folder, key, self.model.num_feature()))
 
-    def margin(self, x: np.ndarray, threads: int = 0) -> np.ndarray:
+    def margin(self, x: np.ndarray | ColumnBlocks, threads: int = 0) -> np.ndarray:
         return self._predict(self.model, x, threads)
 
-    def leaves(self, x: np.ndarray, threads: int = 0) -> np.ndarray:
+    def leaves(self, x: np.ndarray | ColumnBlocks, threads: int = 0) -> np.ndarray:
         """The leaf index of every row in every tree (rows x trees), as LightGBM's ``pred_leaf``."""
         return self.leaf_code.unpack(self._predict(self.leaf_model, x, threads))
 
     @staticmethod
-    def _predict(model: Any, x: np.ndarray, threads: int) -> np.ndarray:
-        # lleaves reads C-ordered float64; the model matrix is F-ordered float32. Each block of
-        # BLOCK_ROWS rows is copied into one reused C-ordered float64 buffer a tile of TILE_ROWS
-        # rows at a time: a tile's columns and rows both fit in cache, which makes the
-        # transposing, widening copy 2x faster than whole-block copies (measured) and the copies
-        # cost one buffer, not 3x the chunk's matrix.
+    def _predict(model: Any, x: np.ndarray | ColumnBlocks, threads: int) -> np.ndarray:
+        # lleaves reads C-ordered float64; the model matrix is F-ordered float32 (or column blocks
+        # of it). Each block of BLOCK_ROWS rows is copied into one reused C-ordered float64
+        # buffer a tile of TILE_ROWS rows at a time: a tile's columns and rows both fit in cache,
+        # which makes the transposing, widening copy 2x faster than whole-block copies
+        # (measured) and the copies cost one buffer, not 3x the chunk's matrix.
+        parts = ColumnBlocks.of(x).parts
+        n, width = len(parts[0]), sum(p.shape[1] for p in parts)
+        edges = np.cumsum([0, *(p.shape[1] for p in parts)])
         outputs = model.num_model_per_iteration()
-        out = np.empty((len(x), outputs) if outputs > 1 else len(x))
-        buffer = np.empty((min(len(x), BLOCK_ROWS), x.shape[1]))
-        for start in range(0, len(x), BLOCK_ROWS):
-            block = x[start : start + BLOCK_ROWS]
-            rows = buffer[: len(block)]
-            for tile in range(0, len(block), TILE_ROWS):
-                rows[tile : tile + TILE_ROWS] = block[tile : tile + TILE_ROWS]
+        out = np.empty((n, outputs) if outputs > 1 else n)
+        buffer = np.empty((min(n, BLOCK_ROWS), width))
+        for start in range(0, n, BLOCK_ROWS):
+            rows = buffer[: min(BLOCK_ROWS, n - start)]
+            for tile in range(0, len(rows), TILE_ROWS):
+                a, b = start + tile, start + min(tile + TILE_ROWS, len(rows))
+                for part, left, right in zip(parts, edges[:-1], edges[1:], strict=True):
+                    rows[tile : tile + TILE_ROWS, left:right] = part[a:b]
             jobs = threads or os.cpu_count() or 1
             out[start : start + len(rows)] = model.predict(rows, n_jobs=jobs)
         return out

@@ -86,8 +86,30 @@ class FeatureSchema:
         """The model matrix as LightGBM reads it (float32, categoricals as their trained level
         codes, unseen or missing as NaN)."""
         self.check(pairs)
-        out = np.empty((len(pairs), len(self.features)), dtype=np.float32, order="F")
-        for j, col in enumerate(self.features):
+        return self._filled(pairs, self.features)
+
+    def blocks(self, pairs: pd.DataFrame) -> ColumnBlocks:
+        """The model matrix as column blocks: the features up to the last run of float32
+        columns held side by side in the pair table (:meth:`matrix` of those), then that run
+        read in place (the feature builder's block, not copied: a scoring chunk's matrix is
+        hundreds of MB)."""
+        self.check(pairs)
+        where = pairs.columns.get_indexer(self.features)
+        run = len(self.features)
+        while (
+            run > 0
+            and where[run - 1] == where[-1] - (len(self.features) - run)
+            and pairs.dtypes.iloc[where[run - 1]] == np.float32
+        ):
+            run -= 1
+        parts = [self._filled(pairs, self.features[:run])] if run else []
+        if run < len(self.features):
+            parts.append(pairs.iloc[:, where[run] : where[-1] + 1].to_numpy())
+        return ColumnBlocks(tuple(parts))
+
+    def _filled(self, pairs: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+        out = np.empty((len(pairs), len(features)), dtype=np.float32, order="F")
+        for j, col in enumerate(features):
             values = pairs[col]
             if col in self.categorical:
                 codes = np.asarray(_recode(values, self.categorical[col]).codes)
@@ -114,6 +136,29 @@ class FeatureSchema:
             d.get("code_version", "unknown"),
             tuple(d.get("dropped", ())),
         )
+
+
+@dataclass(frozen=True)
+class ColumnBlocks:
+    """A model matrix as blocks of its columns, side by side (each rows x some features, float32):
+    what :meth:`FeatureSchema.blocks` reads out of a pair table without copying it."""
+
+    parts: tuple[np.ndarray, ...]
+
+    def __len__(self) -> int:
+        return len(self.parts[0]) if self.parts else 0
+
+    @classmethod
+    def of(cls, x: np.ndarray | ColumnBlocks) -> ColumnBlocks:
+        return x if isinstance(x, ColumnBlocks) else cls((x,))
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The model matrix of ``rows`` (positions), whole."""
+        return np.hstack([part[rows] for part in self.parts])
+
+    def dense(self) -> np.ndarray:
+        """The model matrix whole (the one block itself, when there is one)."""
+        return self.parts[0] if len(self.parts) == 1 else np.hstack(self.parts)
 
 
 def _levels(values: pd.Series) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from irm_models.models import compiled as K
+from irm_models.models.schema import ColumnBlocks
 from irm_models.scoring import Model
 
 
@@ -134,6 +135,10 @@ def test_margins_block_by_block_equal_one_pass(boosters, x, tmp_path, monkeypatc
     monkeypatch.setattr(K, "TILE_ROWS", 10)  # tiles of 10 rows, the last of each block short
     assert np.array_equal(trees.margin(x), whole)
     assert np.array_equal(trees.margin(x[:0]), whole[:0])
+    # the matrix as column blocks side by side (a pair table's feature block read in place)
+    blocks = ColumnBlocks((x[:, :2], np.asfortranarray(x[:, 2:])))
+    assert np.array_equal(trees.margin(blocks), whole)
+    assert np.array_equal(trees.leaves(blocks), trees.leaves(x))
 
 
 def _categorical_booster(trees: int, leaves: int) -> lgb.Booster:

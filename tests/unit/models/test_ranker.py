@@ -97,3 +97,36 @@ def test_the_calibration_margins_are_the_margins_of_the_pairs_calibrated_on():
         np.testing.assert_array_equal(known, predicted)
     none = train_ranker(_pairs(), valid, RankerSettings(num_boost_round=3, calibration="none"), 0)
     assert none.calibration_margin is None
+
+
+def test_the_model_matrix_in_blocks_equals_the_matrix_and_reads_the_feature_block_in_place():
+    import pandas as pd
+
+    from irm_models import columns as C
+    from irm_models.models.schema import FeatureSchema
+
+    block = np.asfortranarray(np.arange(24, dtype=np.float32).reshape(6, 4))
+    block[2, 1] = np.nan
+    head = pd.DataFrame(
+        {
+            C.REQUEST_ID: np.repeat([0, 1], 3),
+            C.ITEM: pd.Categorical(list("abcabd")),
+            "hour": np.arange(6, dtype=np.int64),
+        }
+    )
+    numbers = pd.DataFrame(block, columns=["f0", "f1", "f2", "f3"], copy=False)
+    pairs = pd.concat([head, numbers], axis=1)
+    schema = FeatureSchema.fit(pairs.iloc[:3], pairs)
+    blocks = schema.blocks(pairs)
+    assert [p.shape[1] for p in blocks.parts] == [2, 4]  # item and hour coded, then the block
+    assert np.shares_memory(blocks.parts[1], block)  # not copied
+    np.testing.assert_array_equal(blocks.dense(), schema.matrix(pairs))
+    np.testing.assert_array_equal(blocks.take(np.array([4, 0])), schema.matrix(pairs)[[4, 0]])
+    # a float32 feature out of the block's run, or a reordered schema: coded columns, same values
+    shuffled = FeatureSchema(("f3", C.ITEM, "f0", "f1", "hour", "f2"), schema.categorical)
+    parts = shuffled.blocks(pairs)
+    np.testing.assert_array_equal(parts.dense(), shuffled.matrix(pairs))
+    only = FeatureSchema(("f0", "f1", "f2", "f3"), {})
+    alone = only.blocks(pairs[[C.REQUEST_ID, "f0", "f1", "f2", "f3"]])
+    assert len(alone.parts) == 1
+    np.testing.assert_array_equal(alone.dense(), block)
