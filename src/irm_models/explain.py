@@ -23,7 +23,6 @@ import itertools
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,24 +30,12 @@ import pandas as pd
 
 from irm_models import columns as C
 from irm_models.errors import ConfigError
-from irm_models.phrases import attribute_phrase, phrase
+from irm_models.reason_words import SEP, Group, Picked, said, sayable
 
 METHODS = ("path", "shap")
-SEP = "_x_"  # joins the columns of a joint slice in feature names (features.slice_name)
-BIN = "_bin"  # a numeric context column sliced into bands (features.spec.bin_column)
-PRODUCT_ROWS = 50_000  # rows per thread of the path product, at least (fewer: one call)
+PRODUCT_ROWS = 20_000  # rows per thread of the path product, at least (fewer: one call)
 
 # ----------------------------------------------------------------------------- groups
-
-
-@dataclass(frozen=True)
-class Group:
-    """Features that together say one thing, and how to say it."""
-
-    name: str
-    kind: str  # habit | recency | popular | customer_slice | everyone_slice | attribute_slice
-    #            | numeric | hour
-    columns: tuple[str, ...] = ()  # the context columns of a slice, or the numeric column
 
 
 _CUSTOMER = ("cust_n_", "cust_cnt_", "cust_share_", "cust_lift_", "cust_mi_")
@@ -225,159 +212,37 @@ class Explainer:
         x: np.ndarray | None = None,
         threads: int = 0,
         leaves: np.ndarray | None = None,
+        positions: np.ndarray | None = None,
     ) -> np.ndarray:
         """The reason text of every row (a pair table): its ``top`` groups with the largest
         positive contribution whose numbers and context are known, joined by "; ". ``x``: the
         rows' model matrix, when already built; ``threads``, ``leaves``: as in
-        :meth:`contributions`."""
+        :meth:`contributions`; ``positions``: the rows of ``rows`` to explain (default all; a
+        scoring chunk's top k, read column by column rather than taken whole)."""
         names, spec = self.names, self.groups
-        matrix = self.ranker.schema.matrix(rows) if x is None else x
+        view = Picked(rows, np.arange(len(rows)) if positions is None else positions)
+        matrix = self.ranker.schema.matrix(rows.iloc[view.pick]) if x is None else x
         score = self.contributions(matrix, threads=threads, leaves=leaves, dtype=np.float32)
         for k, name in enumerate(names):  # nothing is said of a context the request does not know
-            score[~_sayable(spec[name], rows), k] = -np.inf
-        order = np.argsort(-score, axis=1, kind="stable")[:, : self.top]
-        out = np.full(len(rows), "", dtype=object)
-        for rank in range(order.shape[1]):
-            best = order[:, rank]
-            ok = score[np.arange(len(rows)), best] > 0
+            score[~sayable(spec[name], view), k] = -np.inf
+        every = np.arange(len(view))
+        texts: list[str] = []
+        chosen = np.full((min(self.top, len(names)), len(view)), -1, dtype=np.int64)
+        for rank in range(
+            len(chosen)
+        ):  # the best group left: the first of equals, as a stable sort
+            best = score.argmax(axis=1)
+            ok = score[every, best] > 0
+            score[every, best] = -np.inf
             for k, name in enumerate(names):
                 pick = np.flatnonzero(ok & (best == k))
                 if len(pick):
-                    words = _say(spec[name], _Picked(rows, pick))
-                    out[pick] = np.where(out[pick] == "", words, out[pick] + "; " + words)
+                    words, codes = said(spec[name], view.subset(pick))
+                    chosen[rank, pick] = len(texts) + codes
+                    texts.extend(words)
+        words = np.array([*texts, ""], dtype=object)  # chosen -1: nothing
+        out = words[chosen[0]] if len(chosen) else np.full(len(view), "", dtype=object)
+        for more in chosen[1:]:  # a rank is said only where the rank before it is
+            has = more >= 0
+            out[has] = out[has] + "; " + words[more[has]]
         return out
-
-
-def _coded(rows: pd.DataFrame | _Picked, col: str, say=phrase) -> tuple[np.ndarray, list[str]]:
-    """A context column as integer codes and the words of each code (-1: unknown). A numeric
-    column's band is said by the row's value, so its code is the rounded value."""
-    base = col.removesuffix(BIN)
-    if col not in rows and base in rows:
-        values = rows[base].to_numpy(dtype=float)
-        return np.where(np.isnan(values), -1, np.round(np.nan_to_num(values))).astype(np.int64), []
-    values = rows[col]
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes, labels = values.cat.codes.to_numpy(), [str(c) for c in values.cat.categories]
-    else:
-        codes, uniques = pd.factorize(values.astype(str))
-        labels = [str(c) for c in uniques]
-    if C.UNKNOWN in labels:
-        codes = np.where(codes == labels.index(C.UNKNOWN), -1, codes)
-    return codes.astype(np.int64), [say(col, label) for label in labels]
-
-
-def _sayable(group: Group, rows: pd.DataFrame) -> np.ndarray:
-    """Where the words of a group can be said: the numbers and the context behind them exist,
-    and they speak for the item (a reason never reads "ordered it on 0 of 16 visits" or "in 0% of
-    everyone's visits")."""
-    if group.kind == "habit":
-        return ((rows["cust_visits"] > 0) & (rows["cust_cnt"] > 0)).to_numpy()
-    if group.kind == "recency":
-        return rows["days_since_item"].notna().to_numpy()
-    if group.kind == "popular":
-        return _ints(rows["pop_share"], 100) > 0
-    if group.kind == "hour":
-        return np.ones(len(rows), dtype=bool)
-    if group.kind == "numeric":
-        return rows[group.columns[0]].notna().to_numpy()
-    name = SEP.join(group.columns)
-    ok = np.logical_and.reduce([_coded(rows, c)[0] >= 0 for c in group.columns])
-    if group.kind == "customer_slice":
-        return (
-            ok & (rows[f"cust_n_{name}"] > 0).to_numpy() & (rows[f"cust_cnt_{name}"] > 0).to_numpy()
-        )
-    share = rows[f"pop_share_{name}"]
-    return ok & share.notna().to_numpy() & (_ints(share, 100) > 0)
-
-
-class _Picked:
-    """The rows ``pick`` of a pair table, read column by column: a group's words read a few of
-    its hundred-odd columns, so the rows are taken of those only."""
-
-    def __init__(self, rows: pd.DataFrame, pick: np.ndarray):
-        self.rows, self.pick = rows, pick
-
-    def __contains__(self, column: str) -> bool:
-        return column in self.rows
-
-    def __getitem__(self, column: str) -> pd.Series:
-        return self.rows[column].iloc[self.pick]
-
-
-def _distinct_rows(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(position of the first row of each distinct combination of ``keys``, the combination of
-    every row): ``np.unique(..., axis=0)`` without its lexicographic sort of row records (the
-    slow part of saying millions of reasons), the codes kept below the row count at every step."""
-    combination = np.zeros(len(keys[0]), dtype=np.int64)
-    for key in keys:
-        codes, uniques = pd.factorize(key)
-        combination = pd.factorize(combination * len(uniques) + codes)[0]
-    _, first = np.unique(combination, return_index=True)
-    return first, combination
-
-
-def _ints(values: pd.Series, scale: float = 1.0) -> np.ndarray:
-    return np.round(values.fillna(0).to_numpy(dtype=float) * scale).astype(np.int64)
-
-
-def _words(col: str, words: list[str]):
-    """How to say a code of a context column (see :func:`_coded`)."""
-    if words:
-        return words.__getitem__
-    name = col.removesuffix(BIN).replace("_", " ")
-    return lambda value: f"when {name} is near {value}"
-
-
-def _say(group: Group, rows: pd.DataFrame | _Picked) -> np.ndarray:
-    """The words of one group for every row (rows where :func:`_sayable` holds).
-
-    Every text is a function of a few integers per row (counts, a percentage, context codes):
-    each distinct combination is formatted once and looked up, so millions of rows cost a few
-    thousand string formats.
-    """
-    if group.kind == "habit":
-        keys = [_ints(rows["cust_cnt"]), _ints(rows["cust_visits"])]
-        say = lambda a, b: f"ordered it on {a} of {b} visits"  # noqa: E731
-    elif group.kind == "recency":
-        keys = [_ints(rows["in_last_visit"]), _ints(rows["days_since_item"])]
-        say = lambda last, days: (  # noqa: E731
-            "had it on the last visit" if last else f"last ordered it {days} days ago"
-        )
-    elif group.kind == "popular":
-        keys = [_ints(rows["pop_share"], 100)]
-        say = lambda pct: f"in {pct}% of all visits"  # noqa: E731
-    elif group.kind == "hour":
-        keys = [_ints(rows[C.HOUR])]
-        say = lambda hour: f"suits {hour}:00"  # noqa: E731
-    elif group.kind == "numeric":
-        col = group.columns[0]
-        keys = [_ints(rows[col], 10)]
-        say = lambda tenths: f"suits {col.replace('_', ' ')} {tenths / 10:.1f}"  # noqa: E731
-    else:
-        name = SEP.join(group.columns)
-        attribute = group.kind == "attribute_slice"
-        context = [
-            _coded(rows, c, attribute_phrase if attribute else phrase) for c in group.columns
-        ]
-        when = [_words(c, words) for c, (_, words) in zip(group.columns, context, strict=True)]
-        if group.kind == "customer_slice":
-            keys = [_ints(rows[f"cust_cnt_{name}"]), _ints(rows[f"cust_n_{name}"])]
-
-            def say(cnt, n, *codes):
-                words = " ".join(w(c) for w, c in zip(when, codes, strict=True))
-                return f"ordered it on {cnt} of {n} visits {words}"
-        else:
-            keys = [_ints(rows[f"pop_share_{name}"], 100)]
-
-            def say(pct, *codes):
-                words = (" and " if attribute else " ").join(
-                    w(c) for w, c in zip(when, codes, strict=True)
-                )
-                if attribute:
-                    return f"in {pct}% of visits by customers with {words}"
-                return f"in {pct}% of everyone's visits {words}"
-
-        keys += [codes for codes, _ in context]
-    first, combination = _distinct_rows(keys)
-    texts = np.array([say(*(int(key[i]) for key in keys)) for i in first], dtype=object)
-    return texts[combination]

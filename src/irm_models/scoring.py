@@ -338,7 +338,7 @@ def score_chunk(
         if model.explainer is not None:
             top = x.take(keep)
             leaves = model.leaves(top) if model.explainer.method == "path" else None
-            out["reasons"] = model.explainer.reasons(pairs.iloc[keep], top, model.threads, leaves)
+            out["reasons"] = model.explainer.reasons(pairs, top, model.threads, leaves, keep)
     return out
 
 

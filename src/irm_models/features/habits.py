@@ -62,9 +62,11 @@ def mutual_information(
     customer = line_customer[known].astype(np.int64)
     key = line_key[known]
     item = line_item[known].astype(np.int64)
-    joint = Counts((customer * n_keys + key) * n_items + item)
-    customer_key = Counts(customer * n_keys + key)
-    customer_item = Counts(customer * n_items + item)
+    # counted in dense tables when the key spaces are small (a scoring chunk's few hundred
+    # customers), else by sorting: the same counts either way
+    joint = Counts((customer * n_keys + key) * n_items + item, size=n_customers * n_keys * n_items)
+    customer_key = Counts(customer * n_keys + key, size=n_customers * n_keys)
+    customer_item = Counts(customer * n_items + item, size=n_customers * n_items)
     total = np.bincount(customer, minlength=n_customers).astype(float)
     # the (customer, key, item) of each joint count
     joint_customer = joint.keys // (n_keys * n_items)

@@ -63,23 +63,33 @@ class Counts(Lookup):
     """Weighted counts per key (0 for keys never seen); negative keys are not counted.
 
     ``keys`` and ``values`` hold the keys seen (sorted) and their counts, also when the table is
-    dense, so callers can walk the non-zero counts.
+    dense (found on first use there: most dense tables are only looked up), so callers can walk
+    the non-zero counts.
     """
 
     def __init__(
         self, keys: np.ndarray, weights: np.ndarray | None = None, size: int | None = None
     ):
         known = keys >= 0
+        known_keys = keys[known]
         known_weights = None if weights is None else weights[known]
         if size is not None and size <= DENSE_LIMIT:  # count straight into the dense table
-            counts = np.bincount(keys[known], weights=known_weights, minlength=size).astype(float)
-            seen = np.flatnonzero(np.bincount(keys[known], minlength=size))
-            super().__init__(seen, counts[seen], None)
-            self.dense = np.append(counts, 0.0)  # the last cell answers key -1
+            self.fill, self._counted = 0.0, known_keys
+            # keys are below size: the last cell, key -1's answer, stays 0
+            counts = np.bincount(known_keys, weights=known_weights, minlength=size + 1)
+            self.dense = counts.astype(float, copy=False)
             return
-        unique, inverse = np.unique(keys[known], return_inverse=True)
+        unique, inverse = np.unique(known_keys, return_inverse=True)
         values = np.bincount(inverse, weights=known_weights, minlength=len(unique)).astype(float)
         super().__init__(unique, values, size)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached when the attribute is not set: a dense table's keys and values
+        if name not in ("keys", "values") or "_counted" not in self.__dict__:
+            raise AttributeError(name)
+        seen = np.flatnonzero(np.bincount(self._counted, minlength=len(self.dense) - 1))
+        self.keys, self.values = seen, self.dense[seen]
+        return self.__dict__[name]
 
 
 def extreme_time(

@@ -166,13 +166,18 @@ class CompiledTrees:
 
     @staticmethod
     def _predict(model: Any, x: np.ndarray | ColumnBlocks, threads: int) -> np.ndarray:
-        # lleaves reads C-ordered float64; the model matrix is F-ordered float32 (or column blocks
-        # of it). Each block of BLOCK_ROWS rows is copied into one reused C-ordered float64
-        # buffer a tile of TILE_ROWS rows at a time: a tile's columns and rows both fit in cache,
-        # which makes the transposing, widening copy 2x faster than whole-block copies
-        # (measured) and the copies cost one buffer, not 3x the chunk's matrix.
+        # lleaves reads C-ordered float64 (a matrix that is one is read as it is); the model
+        # matrix is F-ordered float32 (or column blocks of it). Each block of BLOCK_ROWS rows is
+        # copied into one reused C-ordered float64 buffer a tile of TILE_ROWS rows at a time: a
+        # tile's columns and rows both fit in cache, which makes the transposing, widening copy
+        # 2x faster than whole-block copies (measured) and the copies cost one buffer, not 3x the
+        # chunk's matrix.
         parts = ColumnBlocks.of(x).parts
-        n, width = len(parts[0]), sum(p.shape[1] for p in parts)
+        jobs = threads or os.cpu_count() or 1
+        one = parts[0]
+        if len(parts) == 1 and len(one) and one.dtype == np.float64 and one.flags.c_contiguous:
+            return model.predict(one, n_jobs=jobs)  # read as it is
+        n, width = len(one), sum(p.shape[1] for p in parts)
         edges = np.cumsum([0, *(p.shape[1] for p in parts)])
         outputs = model.num_model_per_iteration()
         out = np.empty((n, outputs) if outputs > 1 else n)
@@ -183,7 +188,6 @@ class CompiledTrees:
                 a, b = start + tile, start + min(tile + TILE_ROWS, len(rows))
                 for part, left, right in zip(parts, edges[:-1], edges[1:], strict=True):
                     rows[tile : tile + TILE_ROWS, left:right] = part[a:b]
-            jobs = threads or os.cpu_count() or 1
             out[start : start + len(rows)] = model.predict(rows, n_jobs=jobs)
         return out
 

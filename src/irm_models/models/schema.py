@@ -153,8 +153,14 @@ class ColumnBlocks:
         return x if isinstance(x, ColumnBlocks) else cls((x,))
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        """The model matrix of ``rows`` (positions), whole."""
-        return np.hstack([part[rows] for part in self.parts])
+        """The model matrix of ``rows`` (positions), whole: C-ordered float64, what the compiled
+        trees read without a copy."""
+        out = np.empty((len(rows), sum(p.shape[1] for p in self.parts)))
+        left = 0
+        for part in self.parts:
+            out[:, left : left + part.shape[1]] = part[rows]
+            left += part.shape[1]
+        return out
 
     def dense(self) -> np.ndarray:
         """The model matrix whole (the one block itself, when there is one)."""
