@@ -111,7 +111,14 @@ class FeatureSchema:
         out = np.empty((len(pairs), len(features)), dtype=np.float32, order="F")
         for j, col in enumerate(features):
             values = pairs[col]
-            if col in self.categorical:
+            if col in self.categorical and isinstance(values.dtype, pd.CategoricalDtype):
+                # each category's trained code (NaN: unseen), looked up by the column's codes
+                known = pd.Index(self.categorical[col]).get_indexer(
+                    values.cat.categories.astype(str)
+                )
+                table = np.append(np.where(known >= 0, known, np.nan), np.nan).astype(np.float32)
+                out[:, j] = table[values.cat.codes.to_numpy()]  # code -1 (missing): the last
+            elif col in self.categorical:
                 codes = np.asarray(_recode(values, self.categorical[col]).codes)
                 out[:, j] = np.where(codes >= 0, codes, np.nan)
             elif values.dtype in (np.float32, np.float64):

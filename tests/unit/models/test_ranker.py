@@ -130,3 +130,16 @@ def test_the_model_matrix_in_blocks_equals_the_matrix_and_reads_the_feature_bloc
     alone = only.blocks(pairs[[C.REQUEST_ID, "f0", "f1", "f2", "f3"]])
     assert len(alone.parts) == 1
     np.testing.assert_array_equal(alone.dense(), block)
+
+
+def test_categorical_inputs_take_their_trained_codes_whatever_the_columns_own_categories():
+    import pandas as pd
+
+    from irm_models.models.schema import FeatureSchema
+
+    schema = FeatureSchema(("item",), {"item": ("a", "b", "c")})
+    # other categories, in another order, one unseen, missing values; and the same as text
+    item = pd.Categorical(["c", None, "z", "a", "b", "c"], categories=["z", "c", "b", "a"])
+    expected = np.array([[2], [np.nan], [np.nan], [0], [1], [2]], dtype=np.float32)
+    for values in (item, pd.Series(item).astype(object)):
+        np.testing.assert_array_equal(schema.matrix(pd.DataFrame({"item": values})), expected)
