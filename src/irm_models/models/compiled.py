@@ -29,6 +29,7 @@ import math
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,11 +168,11 @@ class CompiledTrees:
     @staticmethod
     def _predict(model: Any, x: np.ndarray | ColumnBlocks, threads: int) -> np.ndarray:
         # lleaves reads C-ordered float64 (a matrix that is one is read as it is); the model
-        # matrix is F-ordered float32 (or column blocks of it). Each block of BLOCK_ROWS rows is
-        # copied into one reused C-ordered float64 buffer a tile of TILE_ROWS rows at a time: a
-        # tile's columns and rows both fit in cache, which makes the transposing, widening copy
-        # 2x faster than whole-block copies (measured) and the copies cost one buffer, not 3x the
-        # chunk's matrix.
+        # matrix is F-ordered float32 (or column blocks of it). The rows are split over the
+        # threads; each copies its rows into its own reused C-ordered float64 buffer a tile of
+        # TILE_ROWS rows at a time (a tile's columns and rows both fit in cache: the transposing,
+        # widening copy is 2x faster than whole-block copies, measured) and predicts that buffer
+        # on its own core, so the copies run in parallel too and cost BLOCK_ROWS rows in all.
         parts = ColumnBlocks.of(x).parts
         jobs = threads or os.cpu_count() or 1
         one = parts[0]
@@ -181,14 +182,25 @@ class CompiledTrees:
         edges = np.cumsum([0, *(p.shape[1] for p in parts)])
         outputs = model.num_model_per_iteration()
         out = np.empty((n, outputs) if outputs > 1 else n)
-        buffer = np.empty((min(n, BLOCK_ROWS), width))
-        for start in range(0, n, BLOCK_ROWS):
-            rows = buffer[: min(BLOCK_ROWS, n - start)]
-            for tile in range(0, len(rows), TILE_ROWS):
-                a, b = start + tile, start + min(tile + TILE_ROWS, len(rows))
-                for part, left, right in zip(parts, edges[:-1], edges[1:], strict=True):
-                    rows[tile : tile + TILE_ROWS, left:right] = part[a:b]
-            out[start : start + len(rows)] = model.predict(rows, n_jobs=jobs)
+        jobs = max(1, min(jobs, n // TILE_ROWS))
+        block = max(TILE_ROWS, BLOCK_ROWS // jobs)
+
+        def predict(first: int, last: int) -> None:  # lleaves and numpy's copy release the GIL
+            buffer = np.empty((min(last - first, block), width))
+            for start in range(first, last, block):
+                rows = buffer[: min(block, last - start)]
+                for tile in range(0, len(rows), TILE_ROWS):
+                    a, b = start + tile, start + min(tile + TILE_ROWS, len(rows))
+                    for part, left, right in zip(parts, edges[:-1], edges[1:], strict=True):
+                        rows[tile : tile + TILE_ROWS, left:right] = part[a:b]
+                out[start : start + len(rows)] = model.predict(rows, n_jobs=1)
+
+        bounds = np.linspace(0, n, jobs + 1).astype(int)
+        if jobs == 1:
+            predict(0, n)
+        else:
+            with ThreadPoolExecutor(jobs) as pool:
+                list(pool.map(predict, bounds[:-1], bounds[1:]))
         return out
 
     def agrees(self, booster: Any, num_iteration: int, x: np.ndarray) -> float:

@@ -135,6 +135,8 @@ def test_margins_block_by_block_equal_one_pass(boosters, x, tmp_path, monkeypatc
     monkeypatch.setattr(K, "TILE_ROWS", 10)  # tiles of 10 rows, the last of each block short
     assert np.array_equal(trees.margin(x), whole)
     assert np.array_equal(trees.margin(x[:0]), whole[:0])
+    assert np.array_equal(trees.margin(x, threads=3), whole)  # rows split over three threads
+    assert np.array_equal(trees.margin(x[:25], threads=3), whole[:25])  # fewer rows than tiles
     # the matrix as column blocks side by side (a pair table's feature block read in place)
     blocks = ColumnBlocks((x[:, :2], np.asfortranarray(x[:, 2:])))
     assert np.array_equal(trees.margin(blocks), whole)
