@@ -228,10 +228,8 @@ class Explainer:
         every = np.arange(len(view))
         texts: list[str] = []
         chosen = np.full((min(self.top, len(names)), len(view)), -1, dtype=np.int64)
-        for rank in range(
-            len(chosen)
-        ):  # the best group left: the first of equals, as a stable sort
-            best = score.argmax(axis=1)
+        for rank in range(len(chosen)):
+            best = score.argmax(axis=1)  # the best group left (equals: the first, as sorting)
             ok = score[every, best] > 0
             score[every, best] = -np.inf
             for k, name in enumerate(names):

@@ -1,10 +1,12 @@
 """The words of a reason: what a reason group's numbers say about a pair ("ordered it on 8 of 9
-visits alone in the morning"), and where they can be said at all. :class:`~irm_models.explain.
-Explainer` picks the groups; this module words them, each distinct combination of numbers once."""
+visits alone in the morning"), and where they can be said at all. The explainer
+(:class:`irm_models.explain.Explainer`) picks the groups; this module words them, each distinct
+combination of numbers once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,10 +72,14 @@ def sayable(group: Group, rows: pd.DataFrame | Picked) -> np.ndarray:
 
 class Picked:
     """The rows ``pick`` of a pair table, read column by column: a group's words read a few of
-    its hundred-odd columns, so the rows are taken of those only."""
+    its hundred-odd columns, so the rows are taken of those only. A column is read out of the
+    table once (as an array, a categorical's as its codes) for these rows and every subset of
+    them, and each subset's rows are taken of that array: a pandas ``iloc`` per column and
+    subset cost more than the numbers it took."""
 
-    def __init__(self, rows: pd.DataFrame, pick: np.ndarray):
+    def __init__(self, rows: pd.DataFrame, pick: np.ndarray, whole: dict | None = None):
         self.rows, self.pick = rows, pick
+        self.whole: dict[str, tuple[np.ndarray, Any]] = {} if whole is None else whole
         self.read: dict[str, pd.Series] = {}  # the columns taken so far
 
     def __len__(self) -> int:
@@ -84,12 +90,23 @@ class Picked:
 
     def __getitem__(self, column: str) -> pd.Series:
         if column not in self.read:
-            self.read[column] = self.rows[column].iloc[self.pick]
+            if column not in self.whole:
+                values = self.rows[column]
+                dtype = values.dtype if isinstance(values.dtype, pd.CategoricalDtype) else None
+                self.whole[column] = (
+                    values.cat.codes.to_numpy() if dtype is not None else values.to_numpy(),
+                    dtype,
+                )
+            values, dtype = self.whole[column]
+            taken = values[self.pick]
+            if dtype is not None:
+                taken = pd.Categorical.from_codes(taken, dtype=dtype, validate=False)
+            self.read[column] = pd.Series(taken, copy=False)
         return self.read[column]
 
     def subset(self, pick: np.ndarray) -> Picked:
         """The rows ``pick`` of these rows."""
-        return Picked(self.rows, self.pick[pick])
+        return Picked(self.rows, self.pick[pick], self.whole)
 
 
 def _distinct_rows(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -241,8 +241,8 @@ class Model:
         self._check(x)
         if self.trees is not None:
             return self.trees.margin(x, self.threads)
-        it, kw = self.ranker.best_iteration, {"raw_score": True, "num_threads": self.threads}
-        return self.ranker.booster.predict(x.dense(), num_iteration=it, **kw)
+        booster, it, threads = self.ranker.booster, self.ranker.best_iteration, self.threads
+        return booster.predict(x.dense(), num_iteration=it, raw_score=True, num_threads=threads)
 
     def leaves(self, x: np.ndarray) -> np.ndarray | None:
         """The leaf index of every row in every tree from the compiled trees (``None`` without
