@@ -9,6 +9,7 @@ no pandas group-by per feature. A key of -1 means "unknown" and is never counted
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -83,13 +84,13 @@ class Counts(Lookup):
         values = np.bincount(inverse, weights=known_weights, minlength=len(unique)).astype(float)
         super().__init__(unique, values, size)
 
-    def __getattr__(self, name: str) -> Any:
-        # only reached when the attribute is not set: a dense table's keys and values
-        if name not in ("keys", "values") or "_counted" not in self.__dict__:
-            raise AttributeError(name)
-        seen = np.flatnonzero(np.bincount(self._counted, minlength=len(self.dense) - 1))
-        self.keys, self.values = seen, self.dense[seen]
-        return self.__dict__[name]
+    @cached_property
+    def keys(self) -> np.ndarray:  # a dense table's (the sorted path sets its own)
+        return np.flatnonzero(np.bincount(self._counted, minlength=len(self.dense) - 1))
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        return self.dense[self.keys]
 
 
 def extreme_time(

@@ -173,13 +173,17 @@ class CompiledTrees:
         # TILE_ROWS rows at a time (a tile's columns and rows both fit in cache: the transposing,
         # widening copy is 2x faster than whole-block copies, measured) and predicts that buffer
         # on its own core, so the copies run in parallel too and cost BLOCK_ROWS rows in all.
-        parts = ColumnBlocks.of(x).parts
+        blocks = ColumnBlocks.of(x)
         jobs = threads or os.cpu_count() or 1
-        one = parts[0]
-        if len(parts) == 1 and len(one) and one.dtype == np.float64 and one.flags.c_contiguous:
+        one = blocks.parts[0]
+        if (
+            len(blocks.parts) == 1
+            and len(one)
+            and one.dtype == np.float64
+            and one.flags.c_contiguous
+        ):
             return model.predict(one, n_jobs=jobs)  # read as it is
-        n, width = len(one), sum(p.shape[1] for p in parts)
-        edges = np.cumsum([0, *(p.shape[1] for p in parts)])
+        n, width = len(one), blocks.width
         outputs = model.num_model_per_iteration()
         out = np.empty((n, outputs) if outputs > 1 else n)
         jobs = max(1, min(jobs, n // TILE_ROWS))
@@ -191,8 +195,7 @@ class CompiledTrees:
                 rows = buffer[: min(block, last - start)]
                 for tile in range(0, len(rows), TILE_ROWS):
                     a, b = start + tile, start + min(tile + TILE_ROWS, len(rows))
-                    for part, left, right in zip(parts, edges[:-1], edges[1:], strict=True):
-                        rows[tile : tile + TILE_ROWS, left:right] = part[a:b]
+                    blocks.into(rows[tile : tile + TILE_ROWS], slice(a, b))
                 out[start : start + len(rows)] = model.predict(rows, n_jobs=1)
 
         bounds = np.linspace(0, n, jobs + 1).astype(int)

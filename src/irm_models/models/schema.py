@@ -159,15 +159,23 @@ class ColumnBlocks:
     def of(cls, x: np.ndarray | ColumnBlocks) -> ColumnBlocks:
         return x if isinstance(x, ColumnBlocks) else cls((x,))
 
-    def take(self, rows: np.ndarray) -> np.ndarray:
-        """The model matrix of ``rows`` (positions), whole: C-ordered float64, what the compiled
-        trees read without a copy."""
-        out = np.empty((len(rows), sum(p.shape[1] for p in self.parts)))
+    @property
+    def width(self) -> int:
+        return sum(part.shape[1] for part in self.parts)
+
+    def into(self, out: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        """Write the model matrix of ``rows`` (positions or a slice) into ``out``, block by
+        block."""
         left = 0
         for part in self.parts:
             out[:, left : left + part.shape[1]] = part[rows]
             left += part.shape[1]
         return out
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The model matrix of ``rows`` (positions), whole: C-ordered float64, what the compiled
+        trees read without a copy."""
+        return self.into(np.empty((len(rows), self.width)), rows)
 
     def dense(self) -> np.ndarray:
         """The model matrix whole (the one block itself, when there is one)."""
