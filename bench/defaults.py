@@ -44,12 +44,17 @@ DEFAULTS = "defaults"
 CONTEXT_WORLDS = tuple(w for w in FAMILY if w not in CONTEXT_FREE)
 
 
-def world_name(root: Path) -> str:
-    """The world a root holds: the preset in its `irm generate` report, else the folder's name."""
+def artifacts(root: Path) -> Any:
+    """The artifact catalogue of a root (where its stages put their files)."""
     from irm_models.artifacts import Artifacts
     from irm_models.config import Paths, compose
 
-    report = Artifacts(Paths.of(compose([f"paths.root={root}"]))).read_report("generate") or {}
+    return Artifacts(Paths.of(compose([f"paths.root={root}"])))
+
+
+def world_name(root: Path) -> str:
+    """The world a root holds: the preset in its `irm generate` report, else the folder's name."""
+    report = artifacts(root).read_report("generate") or {}
     return str(report.get("world") or root.name)
 
 
@@ -168,7 +173,7 @@ def prepare(root: Path, world: str, seed: int, overrides: list[str]) -> Path:
 
 def run(args: argparse.Namespace, candidates: dict[str, list[str]]) -> None:
     for root in args.roots:
-        if not (root / "data" / "features").is_dir():
+        if not artifacts(root).paths.features_dir.is_dir():
             raise SystemExit(f"{root}: no data/features (run irm generate, ingest and features)")
     worlds = {root: world_name(root) for root in args.roots}
     names = list(worlds.values())
